@@ -1,0 +1,186 @@
+#include "exporter/route_signals.hpp"
+
+#include <algorithm>
+
+#include "exporter/stats.hpp"
+
+namespace loopcanary::exporter {
+
+namespace {
+
+double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+Duration from_seconds(double s) {
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+}  // namespace
+
+void RouteSignals::started(std::uint64_t request, TimePoint at) { in_flight_[request] = at; }
+
+void RouteSignals::finished(std::uint64_t request, const Sample& sample) {
+  const auto it = in_flight_.find(request);
+  const TimePoint a = it != in_flight_.end() ? it->second : sample.intended;
+  if (it != in_flight_.end()) in_flight_.erase(it);
+  const TimePoint c = std::max(a, sample.done);
+
+  // Merge [a, c] into the sorted, disjoint coverage.
+  auto pos = std::upper_bound(coverage_.begin(), coverage_.end(), a,
+                              [](TimePoint t, const auto& seg) { return t < seg.first; });
+  if (pos != coverage_.begin() && std::prev(pos)->second >= a) {
+    --pos;
+    pos->second = std::max(pos->second, c);
+  } else {
+    pos = coverage_.insert(pos, {a, c});
+  }
+  auto next = std::next(pos);
+  while (next != coverage_.end() && next->first <= pos->second) {
+    pos->second = std::max(pos->second, next->second);
+    next = coverage_.erase(next);
+    pos = std::prev(next);
+  }
+
+  if (!probes::latency_meaningful(sample.outcome)) return;
+  const Duration latency = sample.done - sample.intended;
+  completions_.push_back({sample.done, latency});
+  if (running_ && !ramp_.empty() && !ramp_.back().end) {
+    Step& s = ramp_.back();
+    ++s.completions;
+    s.latency_sum += seconds(latency);
+    if (s.concurrency == 1) s.latencies.push_back(seconds(latency));
+  }
+}
+
+void RouteSignals::step(int concurrency, TimePoint at) {
+  // A new closed-loop ramp replaces the previous one; an open-loop phase after
+  // a ramp keeps it (its knee is still the latest known).
+  if (!running_ && concurrency >= 1) ramp_.clear();
+  if (!ramp_.empty() && !ramp_.back().end) {
+    ramp_.back().end = at;
+    if (ramp_.back().concurrency == 1 && ramp_.back().latencies.size() >= 3) {
+      learned_service_time_ = from_seconds(*quantile(ramp_.back().latencies, 0.05));
+    }
+  }
+  running_ = true;
+  Step s;
+  s.concurrency = concurrency;
+  s.start = at;
+  ramp_.push_back(std::move(s));
+}
+
+void RouteSignals::idle(TimePoint at) {
+  if (!ramp_.empty() && !ramp_.back().end) {
+    ramp_.back().end = at;
+    if (ramp_.back().concurrency == 1 && ramp_.back().latencies.size() >= 3) {
+      learned_service_time_ = from_seconds(*quantile(ramp_.back().latencies, 0.05));
+    }
+  }
+  running_ = false;
+}
+
+bool RouteSignals::in_flight_at(TimePoint t) const {
+  for (const auto& [id, a] : in_flight_) {
+    if (a <= t) return true;
+  }
+  auto pos = std::upper_bound(coverage_.begin(), coverage_.end(), t,
+                              [](TimePoint x, const auto& seg) { return x < seg.first; });
+  return pos != coverage_.begin() && std::prev(pos)->second >= t;
+}
+
+void RouteSignals::classify(TimePoint t, Duration e, bool busy) {
+  if (in_flight_at(t)) {
+    h_.push_back({t, e, busy});
+  } else {
+    q_.push_back({t, e, busy});
+  }
+}
+
+void RouteSignals::prune(TimePoint now) {
+  const TimePoint window_start = now - settings_.window;
+  const TimePoint history_start = now - settings_.baseline_window;
+  while (!h_.empty() && h_.front().t < window_start) h_.pop_front();
+  while (!q_.empty() && q_.front().t < history_start) q_.pop_front();
+  while (!completions_.empty() && completions_.front().done < history_start) {
+    completions_.pop_front();
+  }
+  while (!coverage_.empty() && coverage_.front().second < history_start) {
+    coverage_.erase(coverage_.begin());
+  }
+}
+
+std::optional<UslPoint> RouteSignals::point(const Step& step, TimePoint now) const {
+  const TimePoint end = step.end.value_or(now);
+  const double duration = seconds(end - step.start);
+  if (step.concurrency < 1 || duration < 1.0 || step.completions == 0) return std::nullopt;
+  return UslPoint{static_cast<double>(step.concurrency),
+                  static_cast<double>(step.completions) / duration,
+                  step.latency_sum / static_cast<double>(step.completions)};
+}
+
+RouteView RouteSignals::view(TimePoint now) {
+  prune(now);
+  RouteView v;
+  v.in_flight = in_flight_.size();
+  const TimePoint window_start = now - settings_.window;
+  v.completed_in_window = static_cast<std::size_t>(std::count_if(
+      completions_.begin(), completions_.end(), [&](auto& c) { return c.done >= window_start; }));
+  if (running_ && !ramp_.empty() && ramp_.back().concurrency >= 1) {
+    v.concurrency = ramp_.back().concurrency;
+  }
+
+  // Head-of-line blocking: how much more often a light request is slow while
+  // this route is in flight than while it is not.
+  v.hol_h = h_.size();
+  v.hol_q = q_.size();
+  if (v.hol_h >= kMinH && v.completed_in_window >= kMinCompleted) {
+    const auto share = [](const std::deque<Canary>& set, double& u, double& mean_e) {
+      std::size_t busy = 0;
+      double sum = 0;
+      for (const auto& c : set) {
+        busy += c.busy;
+        sum += seconds(c.e);
+      }
+      u = static_cast<double>(busy) / static_cast<double>(set.size());
+      mean_e = sum / static_cast<double>(set.size());
+    };
+    double e_h = 0, e_q = 0;
+    share(h_, v.u_h, e_h);
+    if (v.hol_q >= kMinH) share(q_, v.u_q, e_q);
+    v.hol_ratio = v.u_q < 1.0 ? std::clamp((v.u_h - v.u_q) / (1.0 - v.u_q), 0.0, 1.0) : 0.0;
+    v.hol_delay = from_seconds(std::max(0.0, e_h - e_q));
+  }
+
+  // Queue amplification: mean latency now over the service time.
+  v.service_time = settings_.service_time ? settings_.service_time : learned_service_time_;
+  TimePoint since = window_start;
+  if (running_ && !ramp_.empty()) since = std::max(since, ramp_.back().start);
+  std::size_t count = 0;
+  double sum = 0;
+  for (const auto& c : completions_) {
+    if (c.done < since) continue;
+    ++count;
+    sum += seconds(c.latency);
+  }
+  if (count >= kMinCompleted) {
+    v.mean_latency = from_seconds(sum / static_cast<double>(count));
+    if (v.service_time && *v.service_time > Duration::zero()) {
+      v.amplification = sum / static_cast<double>(count) / seconds(*v.service_time);
+    }
+  }
+
+  // Executor capacity and the knee, from the latest ramp's steps.
+  for (const Step& s : ramp_) {
+    if (auto p = point(s, now)) v.steps.push_back(*p);
+  }
+  if (v.service_time) {
+    const double service = seconds(*v.service_time);
+    for (const auto& p : v.steps) {
+      if (p.latency >= kSaturated * service) {
+        v.capacity = std::max(v.capacity.value_or(0.0), p.throughput * service);
+      }
+    }
+  }
+  if (v.steps.size() >= 4) v.knee = saturation_concurrency(v.steps);
+  return v;
+}
+
+}  // namespace loopcanary::exporter

@@ -1,0 +1,283 @@
+#include "exporter/signals.hpp"
+
+#include <algorithm>
+
+#include "exporter/stats.hpp"
+
+namespace loopcanary::exporter {
+
+namespace {
+
+using probes::Outcome;
+
+double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+Duration from_seconds(double s) {
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
+/// Below this, latency differences on loopback are scheduling noise.
+constexpr Duration kMinEpsilon = std::chrono::milliseconds(1);
+
+Duration overlap(TimePoint a0, TimePoint a1, TimePoint b0, TimePoint b1) {
+  const TimePoint lo = std::max(a0, b0);
+  const TimePoint hi = std::min(a1, b1);
+  return hi > lo ? hi - lo : Duration::zero();
+}
+
+}  // namespace
+
+SignalSettings SignalSettings::from(const config::Global& global) {
+  SignalSettings s;
+  s.window = std::chrono::duration_cast<Duration>(global.window);
+  s.stall_threshold = std::chrono::duration_cast<Duration>(global.stall_threshold);
+  s.baseline_window = std::chrono::duration_cast<Duration>(global.baseline_window);
+  s.baseline_refresh = std::chrono::duration_cast<Duration>(global.evaluation_interval);
+  return s;
+}
+
+TargetSignals::TargetSignals(SignalSettings settings, std::size_t canaries,
+                             std::vector<RouteSignals::Settings> routes)
+    : settings_(settings), history_(canaries) {
+  for (auto& r : routes) routes_.emplace_back(r);
+}
+
+void TargetSignals::canary_scheduled(std::size_t canary, TimePoint intended) {
+  outstanding_.insert({intended, canary});
+  scheduled_.push_back(intended);
+}
+
+void TargetSignals::canary_sample(std::size_t canary, const Sample& sample) {
+  if (auto it = outstanding_.find({sample.intended, canary}); it != outstanding_.end()) {
+    outstanding_.erase(it);
+  }
+  pending_.emplace(sample.intended, Pending{canary, sample});
+}
+
+void TargetSignals::route_started(std::size_t route, std::uint64_t request, TimePoint at) {
+  routes_.at(route).started(request, at);
+}
+
+void TargetSignals::route_sample(std::size_t route, std::uint64_t request, const Sample& sample) {
+  routes_.at(route).finished(request, sample);
+}
+
+void TargetSignals::route_cancelled(std::size_t route, std::uint64_t request) {
+  routes_.at(route).cancelled(request);
+}
+
+void TargetSignals::route_step(std::size_t route, int concurrency, TimePoint at) {
+  routes_.at(route).step(concurrency, at);
+}
+
+void TargetSignals::route_idle(std::size_t route, TimePoint at) { routes_.at(route).idle(at); }
+
+void TargetSignals::prober_lag(const LagEpisode& episode) { lag_episodes_.push_back(episode); }
+
+bool TargetSignals::overlaps_lag(TimePoint from, TimePoint to) const {
+  return std::any_of(lag_episodes_.begin(), lag_episodes_.end(),
+                     [&](const LagEpisode& ep) { return ep.expected < to && ep.woke > from; });
+}
+
+Duration TargetSignals::baseline_of(std::size_t canary) const {
+  const History& h = history_[canary];
+  if (h.baseline) return *h.baseline;
+  // Until there is a baseline, the fastest answer seen is the best guess.
+  double best = -1;
+  for (const auto& [t, latency] : h.ok) best = best < 0 ? latency : std::min(best, latency);
+  return best < 0 ? Duration::zero() : from_seconds(best);
+}
+
+void TargetSignals::settle(const Pending& p, std::vector<Duration>* lag_observations) {
+  const Sample& s = p.sample;
+  Settled w{s.intended, Duration::zero(), p.canary, false, false, false, false};
+  w.dropped = s.outcome == Outcome::dropped;
+  w.failed = !w.dropped && s.outcome != Outcome::ok;
+  w.reliable = !w.dropped && !overlaps_lag(s.intended, s.done);
+  if (!w.reliable) {
+    window_.push_back(w);
+    return;
+  }
+
+  switch (s.outcome) {
+    case Outcome::timeout:
+    case Outcome::connect_error:
+    case Outcome::tls_error:
+      ++consecutive_failures_;
+      break;
+    case Outcome::ok:
+    case Outcome::bad_status:
+    case Outcome::bad_body:
+      consecutive_failures_ = 0;
+      break;
+    default:
+      break;
+  }
+
+  History& h = history_[p.canary];
+  const Duration latency = s.done - s.intended;
+  if (s.outcome == Outcome::ok) h.ok.push_back({s.intended, seconds(latency)});
+
+  if (probes::latency_meaningful(s.outcome)) {
+    const Duration b = baseline_of(p.canary);
+    const Duration e = std::max(Duration::zero(), latency - b);
+    w.e = e;
+    w.meaningful = true;
+    if (lag_observations) lag_observations->push_back(e);
+
+    if (e > settings_.stall_threshold) {
+      // The union of [t_i + b, r_i]: a block counts once, however many probes
+      // were stuck in it (samples settle in intended order).
+      const TimePoint start = s.intended + b;
+      const TimePoint from = covered_until_ ? std::max(start, *covered_until_) : start;
+      if (s.done > from) stall_seconds_total_ += seconds(s.done - from);
+      if (!covered_until_ || start > *covered_until_ || stall_segments_.empty()) {
+        if (!covered_until_ || start > *covered_until_) ++stalls_total_;
+        stall_segments_.push_back({start, s.done});
+      } else {
+        stall_segments_.back().second = std::max(stall_segments_.back().second, s.done);
+      }
+      covered_until_ = covered_until_ ? std::max(*covered_until_, s.done) : s.done;
+    }
+
+    const bool busy = e > (h.baseline ? h.epsilon : settings_.stall_threshold);
+    for (auto& route : routes_) route.classify(s.intended, e, busy);
+  }
+  window_.push_back(w);
+}
+
+void TargetSignals::refresh_baselines(TimePoint now) {
+  last_baseline_refresh_ = now;
+  for (History& h : history_) {
+    if (h.ok.size() < kMinBaselineSamples) continue;
+    std::vector<double> values;
+    values.reserve(h.ok.size());
+    for (const auto& [t, latency] : h.ok) values.push_back(latency);
+    const double b = *quantile(values, 0.05);
+    // ε comes from healthy answers only: a stall must not widen the band
+    // that decides what counts as slow.
+    std::vector<double> healthy;
+    healthy.reserve(values.size());
+    const double theta = seconds(settings_.stall_threshold);
+    for (double v : values) {
+      if (v - b <= theta) healthy.push_back(v);
+    }
+    h.baseline = from_seconds(b);
+    const double p99 = quantile(healthy, 0.99).value_or(b);
+    h.epsilon = std::max(kMinEpsilon, from_seconds(p99 - b));
+  }
+}
+
+void TargetSignals::prune(TimePoint now) {
+  const TimePoint window_start = now - settings_.window;
+  const TimePoint history_start = now - settings_.baseline_window;
+  while (!scheduled_.empty() && scheduled_.front() < window_start) scheduled_.pop_front();
+  while (!window_.empty() && window_.front().t < window_start) window_.pop_front();
+  // Samples settle in intended order (see evaluate), so window_ is sorted.
+  while (!stall_segments_.empty() && stall_segments_.front().second < window_start) {
+    stall_segments_.pop_front();
+  }
+  while (!lag_episodes_.empty() && lag_episodes_.front().woke < history_start) {
+    lag_episodes_.pop_front();
+  }
+  for (History& h : history_) {
+    while (!h.ok.empty() && h.ok.front().first < history_start) h.ok.pop_front();
+  }
+}
+
+TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_observations) {
+  // Settle every sample older than the oldest probe still outstanding.
+  const TimePoint horizon = outstanding_.empty() ? TimePoint::max() : outstanding_.begin()->first;
+  while (!pending_.empty() && pending_.begin()->first < horizon) {
+    settle(pending_.begin()->second, lag_observations);
+    pending_.erase(pending_.begin());
+  }
+  if (!last_baseline_refresh_ || now - *last_baseline_refresh_ >= settings_.baseline_refresh) {
+    refresh_baselines(now);
+  }
+  prune(now);
+
+  TargetView v;
+  v.at = now;
+  v.window = settings_.window;
+  v.stall_threshold = settings_.stall_threshold;
+  v.stall_seconds_total = stall_seconds_total_;
+  v.stalls_total = stalls_total_;
+  v.consecutive_failures = consecutive_failures_;
+  const TimePoint window_start = now - settings_.window;
+
+  v.canaries.reserve(history_.size());
+  v.has_baseline = !history_.empty();
+  for (const History& h : history_) {
+    v.canaries.push_back({h.baseline, h.epsilon});
+    v.has_baseline = v.has_baseline && h.baseline.has_value();
+  }
+
+  // The prober's own lateness in the window.
+  for (const LagEpisode& ep : lag_episodes_) {
+    const Duration in_window = overlap(ep.expected, ep.woke, window_start, now);
+    if (in_window <= Duration::zero()) continue;
+    v.prober_lag_in_window += in_window;
+    v.prober_lag_worst = std::max(v.prober_lag_worst, ep.lateness());
+  }
+  v.prober_starved = v.prober_lag_worst >= settings_.stall_threshold ||
+                     seconds(v.prober_lag_in_window) >= kProberLagRatio * seconds(settings_.window);
+
+  // A stall in progress: the oldest probe still outstanding, unless it was
+  // sent before the prober's own last freeze ended (then we cannot tell).
+  const TimePoint trusted_from =
+      lag_episodes_.empty() ? TimePoint::min() : lag_episodes_.back().woke;
+  std::optional<TimePoint> in_progress_start;
+  if (auto it = outstanding_.lower_bound({trusted_from, 0}); it != outstanding_.end()) {
+    const TimePoint start = it->first + baseline_of(it->second);
+    if (now > start) {
+      v.stall_in_progress = now - start;
+      in_progress_start = start;
+    }
+  }
+  const bool stalling = v.stall_in_progress > settings_.stall_threshold;
+
+  // Windowed statistics of settled samples.
+  std::vector<double> excess;
+  std::size_t busy = 0, answered = 0, failed = 0;
+  for (const Settled& w : window_) {
+    if (w.t < window_start) continue;
+    if (w.dropped) continue;
+    if (!w.reliable) {
+      ++v.unreliable;
+      continue;
+    }
+    ++v.evidence;
+    ++answered;
+    failed += w.failed;
+    if (!w.meaningful) continue;
+    excess.push_back(seconds(w.e));
+    if (w.e > settings_.stall_threshold) v.stall_max = std::max(v.stall_max, w.e);
+    const CanaryView& c = v.canaries[w.canary];
+    busy += w.e > (c.baseline ? c.epsilon : settings_.stall_threshold);
+  }
+  if (stalling) v.stall_max = std::max(v.stall_max, v.stall_in_progress);
+  if (!excess.empty()) {
+    v.busy_ratio = static_cast<double>(busy) / static_cast<double>(excess.size());
+    v.lag_p99 = from_seconds(*quantile(excess, 0.99));
+  }
+  if (answered) v.failure_ratio = static_cast<double>(failed) / static_cast<double>(answered);
+  v.expected = scheduled_.size();
+  for (auto it = outstanding_.lower_bound({window_start, 0}); it != outstanding_.end(); ++it) {
+    ++v.evidence;
+  }
+
+  Duration stalled{};
+  for (const auto& [from, to] : stall_segments_) stalled += overlap(from, to, window_start, now);
+  if (stalling && in_progress_start) {
+    const TimePoint from =
+        covered_until_ ? std::max(*in_progress_start, *covered_until_) : *in_progress_start;
+    stalled += overlap(from, now, window_start, now);
+  }
+  v.stall_ratio = std::min(1.0, seconds(stalled) / seconds(settings_.window));
+
+  v.routes.reserve(routes_.size());
+  for (auto& route : routes_) v.routes.push_back(route.view(now));
+  return v;
+}
+
+}  // namespace loopcanary::exporter

@@ -1,0 +1,141 @@
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "config/config.hpp"
+#include "exporter/route_signals.hpp"
+#include "probes/sample.hpp"
+#include "probes/self_lag.hpp"
+
+namespace loopcanary::exporter {
+
+using probes::LagEpisode;
+
+/// The prober counts as starved when its lateness beyond the limit adds up to
+/// this share of the window, or when one freeze reaches the stall threshold.
+inline constexpr double kProberLagRatio = 0.01;
+
+/// The windows and limits the signals are computed with (from config::Global).
+struct SignalSettings {
+  Duration window = std::chrono::seconds(10);
+  Duration stall_threshold = std::chrono::milliseconds(50);
+  Duration baseline_window = std::chrono::seconds(60);
+  Duration baseline_refresh = std::chrono::seconds(1);
+
+  static SignalSettings from(const config::Global& global);
+};
+
+/// Per-canary state shown in the view.
+struct CanaryView {
+  std::optional<Duration> baseline;  ///< b: p5 of healthy latency
+  Duration epsilon{};                ///< ε: p99 − p5 of healthy latency
+};
+
+/// Everything the signals say about one target at one instant. Counters are
+/// cumulative since the signals were created; gauges are over the window W.
+struct TargetView {
+  TimePoint at{};
+  Duration window{};           ///< W, as configured
+  Duration stall_threshold{};  ///< θ, as configured
+  double stall_seconds_total = 0;
+  std::uint64_t stalls_total = 0;
+  Duration stall_in_progress{};
+  Duration stall_max{};
+  double stall_ratio = 0;
+  std::optional<Duration> lag_p99;
+  double busy_ratio = 0;
+  std::vector<CanaryView> canaries;
+
+  int consecutive_failures = 0;
+  double failure_ratio = 0;
+  std::size_t expected = 0;    ///< probes intended in W
+  std::size_t evidence = 0;    ///< of those: reliably timed, or still outstanding
+  std::size_t unreliable = 0;  ///< of those: timed while the prober itself was late
+  bool has_baseline = false;
+  Duration prober_lag_in_window{};  ///< summed lateness beyond the limit in W
+  Duration prober_lag_worst{};      ///< the worst single episode in W
+  bool prober_starved = false;
+
+  std::vector<RouteView> routes;
+};
+
+/// Turns one target's canary samples and heavy-route requests into the derived
+/// signals of DESIGN.md: baseline, excess, stall seconds (interval union),
+/// stalls, stall in progress, stall max, lag, busy ratio, and per route HOL,
+/// amplification, capacity and knee. Pure and single-threaded: no I/O, the
+/// clock is the `now` passed in, the owner serialises calls.
+///
+/// Samples are *settled* before they count: only at `evaluate`, in order of
+/// intended time, once every older probe of the target has ended (so the
+/// interval union sees them in order) and once the prober lag episodes that
+/// could overlap them are known (so a starved prober is never blamed on the
+/// target).
+class TargetSignals {
+ public:
+  TargetSignals(SignalSettings settings, std::size_t canaries,
+                std::vector<RouteSignals::Settings> routes);
+
+  void canary_scheduled(std::size_t canary, TimePoint intended);
+  void canary_sample(std::size_t canary, const Sample& sample);
+  void route_started(std::size_t route, std::uint64_t request, TimePoint at);
+  void route_sample(std::size_t route, std::uint64_t request, const Sample& sample);
+  void route_cancelled(std::size_t route, std::uint64_t request);
+  void route_step(std::size_t route, int concurrency, TimePoint at);
+  void route_idle(std::size_t route, TimePoint at);
+  void prober_lag(const LagEpisode& episode);
+
+  /// Settles what can be settled and computes the view at `now`. The excess of
+  /// every sample settled now is appended to `lag_observations` when given.
+  TargetView evaluate(TimePoint now, std::vector<Duration>* lag_observations = nullptr);
+
+  static constexpr std::size_t kMinBaselineSamples = 10;
+
+ private:
+  struct Pending {
+    std::size_t canary;
+    Sample sample;
+  };
+  struct Settled {
+    TimePoint t;
+    Duration e;
+    std::size_t canary;
+    bool meaningful;
+    bool reliable;
+    bool failed;
+    bool dropped;
+  };
+  struct History {
+    std::deque<std::pair<TimePoint, double>> ok;  ///< reliable ok latencies (s)
+    std::optional<Duration> baseline;
+    Duration epsilon{};
+  };
+
+  void settle(const Pending& p, std::vector<Duration>* lag_observations);
+  bool overlaps_lag(TimePoint from, TimePoint to) const;
+  void refresh_baselines(TimePoint now);
+  void prune(TimePoint now);
+  Duration baseline_of(std::size_t canary) const;
+
+  SignalSettings settings_;
+  std::vector<History> history_;
+  std::vector<RouteSignals> routes_;
+  std::multiset<std::pair<TimePoint, std::size_t>> outstanding_;
+  std::multimap<TimePoint, Pending> pending_;
+  std::deque<TimePoint> scheduled_;
+  std::deque<Settled> window_;
+  std::deque<LagEpisode> lag_episodes_;
+  std::optional<TimePoint> last_baseline_refresh_;
+
+  double stall_seconds_total_ = 0;
+  std::uint64_t stalls_total_ = 0;
+  std::optional<TimePoint> covered_until_;
+  std::deque<std::pair<TimePoint, TimePoint>> stall_segments_;
+  int consecutive_failures_ = 0;
+};
+
+}  // namespace loopcanary::exporter

@@ -1,0 +1,175 @@
+#include "exporter/status.hpp"
+
+#include <fmt/format.h>
+
+namespace loopcanary::exporter {
+
+namespace {
+
+double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+
+struct Builder {
+  std::vector<Evidence>& out;
+  bool any = false;
+
+  bool at_least(std::string signal, double value, double threshold) {
+    const bool holds = value >= threshold;
+    out.push_back({std::move(signal), value, ">=", threshold, holds});
+    any = any || holds;
+    return holds;
+  }
+};
+
+}  // namespace
+
+std::string_view name(Level level) {
+  switch (level) {
+    case Level::unknown:
+      return "unknown";
+    case Level::healthy:
+      return "healthy";
+    case Level::degraded:
+      return "degraded";
+    case Level::critical:
+      return "critical";
+    case Level::unresponsive:
+      return "unresponsive";
+  }
+  return "unknown";
+}
+
+Assessment assess(const TargetView& v, const config::Thresholds& t,
+                  const std::vector<std::string>& route_names) {
+  Assessment a;
+  const double in_progress = seconds(v.stall_in_progress);
+  const double stall_max = seconds(v.stall_max);
+  const double lag_p99 = v.lag_p99 ? seconds(*v.lag_p99) : 0.0;
+  const auto& u = t.unresponsive;
+  const auto& c = t.critical;
+  const auto& d = t.degraded;
+
+  // Findings and their evidence.
+  auto& starvation = a.evidence[static_cast<std::size_t>(Finding::event_loop_starvation)];
+  Builder s{starvation};
+  const bool stuck =
+      s.at_least("stall_in_progress_seconds", in_progress, seconds(u.stall_in_progress));
+  const bool long_stall = s.at_least("stall_max_seconds", stall_max, seconds(c.stall_max));
+  const bool stall_share_critical = s.at_least("stall_ratio", v.stall_ratio, c.stall_ratio);
+  const bool stall_share = s.at_least("stall_ratio", v.stall_ratio, d.stall_ratio);
+  const bool laggy = s.at_least("lag_p99_seconds", lag_p99, seconds(d.lag_p99));
+  a.finding_enter[static_cast<std::size_t>(Finding::event_loop_starvation)] = s.any;
+  const bool stall_exit_3 = in_progress < seconds(u.exit_stall_in_progress);
+  const bool stall_exit_2 =
+      stall_max < seconds(c.exit_stall_max) && v.stall_ratio < c.exit_stall_ratio;
+  const bool stall_exit_1 = lag_p99 < seconds(d.exit_lag_p99) && v.stall_ratio < d.exit_stall_ratio;
+  a.finding_exit[static_cast<std::size_t>(Finding::event_loop_starvation)] =
+      stall_exit_3 && stall_exit_2 && stall_exit_1;
+
+  Builder hol{a.evidence[static_cast<std::size_t>(Finding::head_of_line_blocking)]};
+  Builder amp{a.evidence[static_cast<std::size_t>(Finding::executor_queue_amplification)]};
+  Builder knee{a.evidence[static_cast<std::size_t>(Finding::concurrency_saturation)]};
+  bool hol_exit = true, amp_exit = true, knee_exit = true;
+  for (std::size_t i = 0; i < v.routes.size(); ++i) {
+    const RouteView& r = v.routes[i];
+    const std::string label = i < route_names.size() ? route_names[i] : std::to_string(i);
+    if (r.hol_ratio) {
+      hol.at_least(fmt::format("hol_blocking_ratio{{route=\"{}\"}}", label), *r.hol_ratio, d.hol);
+      hol_exit = hol_exit && *r.hol_ratio < d.exit_hol;
+    }
+    if (r.amplification) {
+      amp.at_least(fmt::format("queue_amplification_ratio{{route=\"{}\"}}", label),
+                   *r.amplification, d.queue_amplification);
+      amp_exit = amp_exit && *r.amplification < d.exit_queue_amplification;
+    }
+    if (r.knee && r.concurrency) {
+      // Strictly beyond the knee: at the knee itself the route still scales.
+      const bool beyond = knee.at_least(fmt::format("scenario_concurrency{{route=\"{}\"}}", label),
+                                        *r.concurrency, *r.knee + 1);
+      knee_exit = knee_exit && !beyond;
+    }
+  }
+  a.finding_enter[static_cast<std::size_t>(Finding::head_of_line_blocking)] = hol.any;
+  a.finding_exit[static_cast<std::size_t>(Finding::head_of_line_blocking)] = hol_exit;
+  a.finding_enter[static_cast<std::size_t>(Finding::executor_queue_amplification)] = amp.any;
+  a.finding_exit[static_cast<std::size_t>(Finding::executor_queue_amplification)] = amp_exit;
+  a.finding_enter[static_cast<std::size_t>(Finding::concurrency_saturation)] = knee.any;
+  a.finding_exit[static_cast<std::size_t>(Finding::concurrency_saturation)] = knee_exit;
+
+  Builder failures{a.evidence[static_cast<std::size_t>(Finding::canary_failures)]};
+  const bool failing =
+      failures.at_least("consecutive_failures", v.consecutive_failures, u.consecutive_failures);
+  failures.at_least("failure_ratio", v.failure_ratio, 0.05);
+  a.finding_enter[static_cast<std::size_t>(Finding::canary_failures)] = failures.any;
+  a.finding_exit[static_cast<std::size_t>(Finding::canary_failures)] =
+      v.consecutive_failures == 0 && v.failure_ratio < 0.01;
+
+  Builder starved{a.evidence[static_cast<std::size_t>(Finding::prober_starved)]};
+  starved.at_least("prober_lag_worst_seconds", seconds(v.prober_lag_worst),
+                   seconds(v.stall_threshold));
+  starved.at_least("prober_lag_ratio", seconds(v.prober_lag_in_window) / seconds(v.window),
+                   kProberLagRatio);
+  a.finding_enter[static_cast<std::size_t>(Finding::prober_starved)] = v.prober_starved;
+  a.finding_exit[static_cast<std::size_t>(Finding::prober_starved)] = !v.prober_starved;
+
+  // Levels.
+  if (stuck || failing) {
+    a.entry = Level::unresponsive;
+  } else if (long_stall || stall_share_critical) {
+    a.entry = Level::critical;
+  } else if (stall_share || laggy || hol.any || amp.any) {
+    a.entry = Level::degraded;
+  }
+  a.exit_holds[static_cast<int>(Level::unresponsive)] = stall_exit_3 && v.consecutive_failures == 0;
+  a.exit_holds[static_cast<int>(Level::critical)] = stall_exit_2;
+  a.exit_holds[static_cast<int>(Level::degraded)] = stall_exit_1 && hol_exit && amp_exit;
+  a.exit_holds[static_cast<int>(Level::healthy)] = true;
+
+  // Unknown: we cannot vouch for the numbers.
+  if (v.prober_starved) {
+    a.unknown = true;
+    a.unknown_reason = fmt::format(
+        "loopcanary itself was starved: its timers fired up to {:.0f} ms late in the window",
+        seconds(v.prober_lag_worst) * 1000);
+  } else if (v.expected == 0 || v.evidence * 2 < v.expected) {
+    a.unknown = true;
+    a.unknown_reason = fmt::format("only {} of {} probes in the window were reliably timed",
+                                   v.evidence, v.expected);
+  } else if (!v.has_baseline && !failing) {
+    a.unknown = true;
+    a.unknown_reason = "no baseline latency yet (too few successful probes)";
+  }
+  return a;
+}
+
+void StatusMachine::update(TimePoint now, const Assessment& a) {
+  for (std::size_t i = 0; i < kFindingCount; ++i) {
+    if (a.finding_enter[i]) {
+      findings_[i] = true;
+    } else if (findings_[i] && a.finding_exit[i]) {
+      findings_[i] = false;
+    }
+  }
+  if (a.unknown) {
+    level_ = Level::unknown;
+    exits_held_ = 0;
+    return;
+  }
+  if (level_ == Level::unknown || a.entry > level_) {
+    level_ = a.entry;
+    exits_held_ = 0;
+    last_evaluation_ = now;
+    return;
+  }
+  if (last_evaluation_ && now - *last_evaluation_ < evaluation_interval_) return;
+  last_evaluation_ = now;
+  if (level_ > Level::healthy && a.entry < level_ && a.exit_holds[static_cast<int>(level_)]) {
+    if (++exits_held_ >= hold_) {
+      level_ = static_cast<Level>(static_cast<int>(level_) - 1);
+      exits_held_ = 0;
+    }
+  } else {
+    exits_held_ = 0;
+  }
+}
+
+}  // namespace loopcanary::exporter

@@ -1,0 +1,81 @@
+#pragma once
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "config/config.hpp"
+#include "exporter/signals.hpp"
+
+namespace loopcanary::exporter {
+
+/// loopcanary_runtime_status values.
+enum class Level : int { unknown = -1, healthy = 0, degraded = 1, critical = 2, unresponsive = 3 };
+
+std::string_view name(Level level);
+
+/// Why the status is what it is: loopcanary_finding{finding}.
+enum class Finding : std::size_t {
+  event_loop_starvation,
+  head_of_line_blocking,
+  executor_queue_amplification,
+  concurrency_saturation,
+  canary_failures,
+  prober_starved,
+};
+inline constexpr std::size_t kFindingCount = 6;
+inline constexpr std::array<std::string_view, kFindingCount> kFindingNames{
+    "event_loop_starvation",  "head_of_line_blocking", "executor_queue_amplification",
+    "concurrency_saturation", "canary_failures",       "prober_starved"};
+constexpr std::string_view name(Finding f) { return kFindingNames[static_cast<std::size_t>(f)]; }
+
+/// One value set against one threshold: the evidence behind a finding.
+struct Evidence {
+  std::string signal;  ///< e.g. "stall_max_seconds" or "hol_blocking_ratio{route=agent}"
+  double value = 0;
+  std::string op;  ///< ">=" for an entry condition
+  double threshold = 0;
+  bool holds = false;
+};
+
+/// The rules of DESIGN "Runtime status" applied to one view, without memory:
+/// which level's entry conditions hold, which levels' exit conditions hold,
+/// and each finding's entry/exit state with its evidence. Pure.
+struct Assessment {
+  bool unknown = false;
+  std::string unknown_reason;
+  Level entry = Level::healthy;      ///< the highest level whose entry holds
+  std::array<bool, 4> exit_holds{};  ///< [level]: all exit conditions of that level hold
+  std::array<bool, kFindingCount> finding_enter{};
+  std::array<bool, kFindingCount> finding_exit{};
+  std::array<std::vector<Evidence>, kFindingCount> evidence;
+};
+
+Assessment assess(const TargetView& view, const config::Thresholds& thresholds,
+                  const std::vector<std::string>& route_names);
+
+/// The status with memory: entering a level is immediate; leaving steps down
+/// one level at a time, after the exit conditions held for `hold` consecutive
+/// evaluations, which happen every `evaluation_interval` (entries are checked
+/// on every update). Findings have the same enter/exit hysteresis.
+class StatusMachine {
+ public:
+  StatusMachine(int hold, Duration evaluation_interval)
+      : hold_(hold), evaluation_interval_(evaluation_interval) {}
+
+  void update(TimePoint now, const Assessment& assessment);
+  Level level() const { return level_; }
+  bool finding(Finding f) const { return findings_[static_cast<std::size_t>(f)]; }
+  const std::array<bool, kFindingCount>& findings() const { return findings_; }
+
+ private:
+  int hold_;
+  Duration evaluation_interval_;
+  Level level_ = Level::unknown;
+  int exits_held_ = 0;
+  std::optional<TimePoint> last_evaluation_;
+  std::array<bool, kFindingCount> findings_{};
+};
+
+}  // namespace loopcanary::exporter

@@ -1,0 +1,106 @@
+#include "probes/canary_runner.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace loopcanary::probes {
+
+CanaryRunner::CanaryRunner(net::io_context& io, const config::Target& target,
+                           const config::Canary& canary, std::size_t index,
+                           std::shared_ptr<net::ssl::context> tls, ProbeSink& sink,
+                           SelfLagMeter& lag, std::uint64_t seed)
+    : io_(io),
+      canary_(canary),
+      index_(index),
+      tls_(std::move(tls)),
+      sink_(sink),
+      lag_(lag),
+      endpoint_(make_endpoint(target)),
+      spec_(make_request(target, canary_.method, canary_.path, canary_.headers, {}, canary_.expect,
+                         canary_.max_body_bytes, canary_.keepalive)),
+      book_({std::chrono::duration_cast<Duration>(canary_.timeout), canary_.max_in_flight,
+             canary_.keepalive}),
+      schedule_(std::chrono::duration_cast<Duration>(canary_.idle_interval), canary_.jitter,
+                Clock::now(), seed),
+      timer_(io),
+      slots_(canary_.keepalive ? canary_.connections : canary_.max_in_flight) {}
+
+void CanaryRunner::start() { net::co_spawn(io_, schedule_loop(), net::detached); }
+
+void CanaryRunner::stop() {
+  stopping_ = true;
+  timer_.cancel();
+  for (auto& c : idle_) c->close();
+  idle_.clear();
+}
+
+void CanaryRunner::set_busy(bool busy) {
+  net::post(io_, [this, busy] {
+    const auto interval = busy ? canary_.interval : canary_.idle_interval;
+    schedule_.set_interval(std::chrono::duration_cast<Duration>(interval), Clock::now());
+    timer_.cancel();  // re-arm for the re-planned next probe
+  });
+}
+
+net::awaitable<void> CanaryRunner::schedule_loop() {
+  boost::system::error_code ec;
+  while (!stopping_) {
+    const TimePoint deadline = schedule_.peek();
+    timer_.expires_at(deadline);
+    co_await timer_.async_wait(net::redirect_error(net::use_awaitable, ec));
+    if (stopping_) break;
+    const TimePoint now = Clock::now();
+    if (ec == net::error::operation_aborted && now < schedule_.peek()) continue;  // re-planned
+    lag_.record(deadline, now);
+    // Open loop: every planned probe exists, however late we woke. A prober
+    // frozen for a second issues the hundred probes it owes (they are
+    // coalesced on the wire and marked unreliable by the signals).
+    while (schedule_.peek() <= now) {
+      const TimePoint intended = schedule_.take();
+      sink_.canary_scheduled(index_, intended);
+      if (auto dropped = book_.admit(intended, now)) emit(*dropped);
+    }
+    expire(now);
+    dispatch();
+  }
+}
+
+void CanaryRunner::expire(TimePoint now) {
+  for (const Sample& s : book_.expire(now)) emit(s);
+}
+
+void CanaryRunner::dispatch() {
+  while (!stopping_ && book_.has_waiting() && active_ < slots_) {
+    std::unique_ptr<HttpConnection> connection;
+    if (!idle_.empty()) {
+      connection = std::move(idle_.back());
+      idle_.pop_back();
+    } else {
+      connection =
+          std::make_unique<HttpConnection>(io_.get_executor(), tls_, next_connection_id_++);
+    }
+    ++active_;
+    net::co_spawn(io_, request_loop(std::move(connection)), net::detached);
+  }
+}
+
+net::awaitable<void> CanaryRunner::request_loop(std::unique_ptr<HttpConnection> connection) {
+  while (!stopping_ && book_.has_waiting()) {
+    const ProbeBook::Batch batch = book_.take(Clock::now());
+    const Exchange result = co_await connection->exchange(endpoint_, spec_, batch.deadline);
+    if (stopping_) co_return;
+    expire(Clock::now());
+    for (const Sample& s : book_.complete(batch.id, result)) emit(s);
+  }
+  --active_;
+  if (!stopping_ && canary_.keepalive && connection->is_open()) {
+    idle_.push_back(std::move(connection));
+  }
+}
+
+void CanaryRunner::emit(const Sample& sample) { sink_.canary_sample(index_, sample); }
+
+}  // namespace loopcanary::probes

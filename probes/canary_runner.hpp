@@ -1,0 +1,64 @@
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "config/config.hpp"
+#include "probes/http_client.hpp"
+#include "probes/probe_book.hpp"
+#include "probes/schedule.hpp"
+#include "probes/self_lag.hpp"
+#include "probes/sink.hpp"
+
+namespace loopcanary::probes {
+
+/// Runs one canary: wakes at each planned intended time, admits the probe,
+/// sends it over a connection from the canary's pool and reports every
+/// outcome to the sink. Lives on the prober's io_context and must only be
+/// touched from it, except `set_busy`, which posts. Must outlive the coroutines
+/// it spawns: destroy the io_context (or let it finish) first.
+class CanaryRunner {
+ public:
+  CanaryRunner(net::io_context& io, const config::Target& target, const config::Canary& canary,
+               std::size_t index, std::shared_ptr<net::ssl::context> tls, ProbeSink& sink,
+               SelfLagMeter& lag, std::uint64_t seed);
+
+  void start();
+  void stop();
+  /// Switch to `interval` while a scenario runs (true), to `idle_interval`
+  /// otherwise. Safe from any thread.
+  void set_busy(bool busy);
+
+  std::size_t in_flight() const { return book_.outstanding(); }
+  Duration current_interval() const { return schedule_.interval(); }
+  const config::Canary& canary() const { return canary_; }
+
+ private:
+  net::awaitable<void> schedule_loop();
+  net::awaitable<void> request_loop(std::unique_ptr<HttpConnection> connection);
+  void dispatch();
+  void emit(const Sample& sample);
+  void expire(TimePoint now);
+
+  net::io_context& io_;
+  config::Canary canary_;
+  std::size_t index_;
+  std::shared_ptr<net::ssl::context> tls_;
+  ProbeSink& sink_;
+  SelfLagMeter& lag_;
+  Endpoint endpoint_;
+  RequestSpec spec_;
+  ProbeBook book_;
+  Schedule schedule_;
+  net::steady_timer timer_;
+  std::vector<std::unique_ptr<HttpConnection>> idle_;
+  std::size_t active_ = 0;
+  std::size_t slots_;
+  std::uint32_t next_connection_id_ = 1;
+  bool stopping_ = false;
+};
+
+}  // namespace loopcanary::probes

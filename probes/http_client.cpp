@@ -1,0 +1,271 @@
+#include "probes/http_client.hpp"
+
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/version.hpp>
+#include <stdexcept>
+
+#include "probes/checks.hpp"
+
+namespace loopcanary::probes {
+
+namespace {
+
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+
+std::string user_agent() { return "loopcanary/" LOOPCANARY_VERSION; }
+
+bool is_connection_gone(const boost::system::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == net::error::connection_aborted;
+}
+
+}  // namespace
+
+Endpoint make_endpoint(const config::Target& target) {
+  Endpoint e;
+  e.host = target.url.host;
+  e.port = std::to_string(target.url.port);
+  e.tls = target.url.scheme == "https";
+  const bool default_port = (e.tls && target.url.port == 443) || (!e.tls && target.url.port == 80);
+  const std::string host = e.host.find(':') != std::string::npos ? "[" + e.host + "]" : e.host;
+  e.host_header = default_port ? host : host + ":" + e.port;
+  e.server_name = target.tls.server_name.empty() ? target.url.host : target.tls.server_name;
+  return e;
+}
+
+std::shared_ptr<net::ssl::context> make_tls_context(const config::Tls& tls) {
+  auto ctx = std::make_shared<net::ssl::context>(net::ssl::context::tls_client);
+  ctx->set_options(net::ssl::context::default_workarounds | net::ssl::context::no_sslv2 |
+                   net::ssl::context::no_sslv3 | net::ssl::context::no_tlsv1 |
+                   net::ssl::context::no_tlsv1_1);
+  if (tls.insecure_skip_verify) {
+    ctx->set_verify_mode(net::ssl::verify_none);
+    return ctx;
+  }
+  ctx->set_verify_mode(net::ssl::verify_peer);
+  boost::system::error_code ec;
+  if (!tls.ca_file.empty()) {
+    ctx->load_verify_file(tls.ca_file, ec);
+    if (ec) {
+      throw std::runtime_error("tls.ca_file \"" + tls.ca_file + "\": " + ec.message());
+    }
+  } else {
+    ctx->set_default_verify_paths(ec);
+    if (ec) throw std::runtime_error("cannot load the system CA store: " + ec.message());
+  }
+  return ctx;
+}
+
+RequestSpec make_request(const config::Target& target, const std::string& method,
+                         const std::string& path, const std::map<std::string, std::string>& headers,
+                         const std::string& body, const config::Expect& expect,
+                         std::size_t max_body_bytes, bool keepalive) {
+  RequestSpec spec;
+  auto& req = spec.request;
+  req.method(http::string_to_verb(method));
+  req.target(target.url.base_path + path);
+  req.version(11);
+  req.set(http::field::host, make_endpoint(target).host_header);
+  req.set(http::field::user_agent, user_agent());
+  req.set(http::field::accept, "*/*");
+  for (const auto& [name, value] : headers) req.set(name, value);
+  if (!body.empty()) req.body() = body;
+  req.keep_alive(keepalive);
+  req.prepare_payload();
+  spec.expect = &expect;
+  spec.max_body_bytes = max_body_bytes;
+  return spec;
+}
+
+HttpConnection::HttpConnection(net::any_io_executor executor,
+                               std::shared_ptr<net::ssl::context> tls, std::uint32_t id)
+    : executor_(std::move(executor)), tls_(std::move(tls)), id_(id) {}
+
+HttpConnection::~HttpConnection() { close(); }
+
+bool HttpConnection::is_open() const { return open_; }
+
+void HttpConnection::close() {
+  if (plain_ || secure_) {
+    boost::system::error_code ignored;
+    lowest().socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
+    lowest().close();
+  }
+  secure_.reset();
+  plain_.reset();
+  buffer_.clear();
+  open_ = false;
+}
+
+void HttpConnection::cancel() {
+  if (plain_ || secure_) {
+    boost::system::error_code ignored;
+    lowest().socket().close(ignored);
+  }
+}
+
+beast::tcp_stream& HttpConnection::lowest() {
+  return secure_ ? beast::get_lowest_layer(*secure_) : *plain_;
+}
+
+net::awaitable<bool> HttpConnection::connect(const Endpoint& endpoint, TimePoint deadline,
+                                             Exchange& out) {
+  close();
+  boost::system::error_code ec;
+  const auto fail = [&](Stage stage, std::string detail) {
+    out.outcome = classify_error(ec, stage);
+    out.done = Clock::now();
+    out.first_byte = out.done;
+    last_error_ = std::move(detail);
+    close();
+  };
+
+  net::ip::tcp::resolver resolver(executor_);
+  // The resolver has no deadline of its own; loopback and literal addresses
+  // resolve without I/O, and the probe's timeout still bounds the whole probe.
+  auto results = co_await resolver.async_resolve(endpoint.host, endpoint.port,
+                                                 net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    fail(Stage::resolve, "resolve " + endpoint.host + ": " + ec.message());
+    co_return false;
+  }
+  if (tls_) {
+    secure_ = std::make_unique<TlsStream>(executor_, *tls_);
+  } else {
+    plain_ = std::make_unique<PlainStream>(executor_);
+  }
+  lowest().expires_at(deadline);
+  co_await lowest().async_connect(results, net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    fail(Stage::connect, "connect " + endpoint.host + ":" + endpoint.port + ": " + ec.message());
+    co_return false;
+  }
+  lowest().socket().set_option(net::ip::tcp::no_delay(true), ec);
+  if (secure_) {
+    if (!SSL_set_tlsext_host_name(secure_->native_handle(), endpoint.server_name.c_str())) {
+      ec = boost::system::error_code(static_cast<int>(::ERR_get_error()),
+                                     net::error::get_ssl_category());
+      fail(Stage::handshake, "TLS SNI: " + ec.message());
+      co_return false;
+    }
+    if (SSL_CTX_get_verify_mode(tls_->native_handle()) & SSL_VERIFY_PEER) {
+      secure_->set_verify_callback(net::ssl::host_name_verification(endpoint.server_name));
+    }
+    lowest().expires_at(deadline);
+    co_await secure_->async_handshake(net::ssl::stream_base::client,
+                                      net::redirect_error(net::use_awaitable, ec));
+    if (ec) {
+      std::string detail = "TLS handshake with " + endpoint.server_name + ": " + ec.message();
+      const long verify = SSL_get_verify_result(secure_->native_handle());
+      if (verify != X509_V_OK) {
+        detail += " (certificate verify failed: ";
+        detail += X509_verify_cert_error_string(verify);
+        detail += ")";
+      }
+      fail(Stage::handshake, std::move(detail));
+      co_return false;
+    }
+  }
+  open_ = true;
+  co_return true;
+}
+
+namespace {
+
+template <typename Stream>
+net::awaitable<Exchange> run_exchange(Stream& stream, beast::tcp_stream& lowest,
+                                      beast::flat_buffer& buffer, const RequestSpec& spec,
+                                      TimePoint deadline, bool& gone_before_answer,
+                                      boost::system::error_code& ec, bool& keep_alive) {
+  Exchange out;
+  out.sent = Clock::now();
+  lowest.expires_at(deadline);
+  co_await http::async_write(stream, spec.request, net::redirect_error(net::use_awaitable, ec));
+  if (ec) {
+    gone_before_answer = is_connection_gone(ec);
+    out.outcome = classify_error(ec, Stage::write);
+    out.done = out.first_byte = Clock::now();
+    co_return out;
+  }
+  http::response_parser<http::string_body> parser;
+  parser.header_limit(kHeaderLimit);
+  parser.body_limit(spec.max_body_bytes);
+  // A HEAD response has headers but no body, whatever Content-Length says.
+  parser.skip(spec.request.method() == http::verb::head);
+  lowest.expires_at(deadline);
+  co_await http::async_read_header(stream, buffer, parser,
+                                   net::redirect_error(net::use_awaitable, ec));
+  out.first_byte = Clock::now();
+  if (ec) {
+    gone_before_answer = is_connection_gone(ec) && buffer.size() == 0;
+    out.outcome = classify_error(ec, Stage::read_header);
+    out.done = out.first_byte;
+    co_return out;
+  }
+  if (!parser.is_done()) {
+    lowest.expires_at(deadline);
+    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+  }
+  out.done = Clock::now();
+  out.status = static_cast<int>(parser.get().result_int());
+  if (ec) {
+    out.outcome = classify_error(ec, Stage::read_body);
+    co_return out;
+  }
+  keep_alive = parser.keep_alive();
+  out.outcome = check_response(out.status, parser.get().body(), *spec.expect);
+  co_return out;
+}
+
+}  // namespace
+
+net::awaitable<Exchange> HttpConnection::attempt(const Endpoint& endpoint, const RequestSpec& spec,
+                                                 TimePoint deadline, bool& retryable) {
+  retryable = false;
+  Exchange out;
+  out.connection_id = id_;
+  const bool reused = open_;
+  if (!open_) {
+    out.sent = Clock::now();
+    if (!co_await connect(endpoint, deadline, out)) co_return out;
+  }
+  boost::system::error_code ec;
+  bool gone_before_answer = false;
+  bool keep_alive = false;
+  Exchange result = secure_ ? co_await run_exchange(*secure_, lowest(), buffer_, spec, deadline,
+                                                    gone_before_answer, ec, keep_alive)
+                            : co_await run_exchange(*plain_, lowest(), buffer_, spec, deadline,
+                                                    gone_before_answer, ec, keep_alive);
+  result.connection_id = id_;
+  if (ec) {
+    last_error_ = ec.message();
+    retryable = reused && gone_before_answer;
+    close();
+  } else if (!keep_alive) {
+    close();
+  }
+  co_return result;
+}
+
+net::awaitable<Exchange> HttpConnection::exchange(const Endpoint& endpoint, const RequestSpec& spec,
+                                                  TimePoint deadline) {
+  bool retryable = false;
+  Exchange result = co_await attempt(endpoint, spec, deadline, retryable);
+  // The classic keep-alive race: the server closed an idle connection just as
+  // we reused it. That says nothing about the target; try once more, fresh.
+  if (retryable && Clock::now() < deadline) {
+    result = co_await attempt(endpoint, spec, deadline, retryable);
+  }
+  co_return result;
+}
+
+}  // namespace loopcanary::probes
