@@ -1,5 +1,9 @@
 #pragma once
 
+// clang-format off
+#include <utility>  // first: boost/asio/awaitable.hpp (1.74) uses std::exchange without it
+// clang-format on
+
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -12,7 +16,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <utility>  // boost/asio/awaitable.hpp (1.74) uses std::exchange without it
 
 #include "config/config.hpp"
 #include "probes/probe_book.hpp"
