@@ -61,8 +61,20 @@ class Reader {
  public:
   std::vector<std::string>& errors() { return errors_; }
 
+  /// Reports `message` about the value at `path`. When `path` names a key of a
+  /// mapping already walked, the line is the key's: a value may start on a later
+  /// line (a block list or mapping), and yaml-cpp marks an empty value (`name:`)
+  /// at the token after it.
   void error(const std::string& path, const YAML::Node& node, const std::string& message) {
-    const auto mark = node.IsDefined() ? node.Mark() : YAML::Mark::null_mark();
+    const auto key = key_marks_.find(path);
+    if (key != key_marks_.end()) {
+      error_at(path, key->second, message);
+    } else {
+      error_at(path, node.IsDefined() ? node.Mark() : YAML::Mark::null_mark(), message);
+    }
+  }
+
+  void error_at(const std::string& path, const YAML::Mark& mark, const std::string& message) {
     if (mark.is_null()) {
       errors_.push_back(fmt::format("{}: {}", path, message));
     } else {
@@ -70,16 +82,26 @@ class Reader {
     }
   }
 
-  /// True when `node` is a map whose keys are all in `known`; reports the rest.
+  /// True when `node` is a map whose keys are all in `known`, each once; reports
+  /// the rest. yaml-cpp keeps both entries of a repeated key and `node[key]` reads
+  /// the first, so a repeated key would silently drop the value written last.
   bool map(const YAML::Node& node, const std::string& path, Keys known) {
     if (!node.IsMap()) {
       error(path, node, "must be a mapping");
       return false;
     }
     for (auto it = node.begin(); it != node.end(); ++it) {
-      const std::string key = it->first.Scalar();
-      if (std::find(known.begin(), known.end(), key) == known.end()) {
-        error(join_path(path, key), it->first, fmt::format("unknown key (known: {})", join(known)));
+      const YAML::Mark mark = it->first.Mark();
+      if (!it->first.IsScalar()) {  // `? [a, b]`: a list or mapping used as a key
+        error_at(path.empty() ? "top level" : path, mark, "has a key that is not a plain name");
+        continue;
+      }
+      const std::string key_path = join_path(path, it->first.Scalar());
+      if (std::find(known.begin(), known.end(), it->first.Scalar()) == known.end()) {
+        error_at(key_path, mark, fmt::format("unknown key (known: {})", join(known)));
+      } else if (auto [first, added] = key_marks_.emplace(key_path, mark); !added) {
+        error_at(key_path, mark,
+                 fmt::format("duplicate key (first at line {})", first->second.line + 1));
       }
     }
     return true;
@@ -92,6 +114,10 @@ class Reader {
   }
 
   std::optional<std::string> scalar(const YAML::Node& node, const std::string& path) {
+    if (node.IsNull()) {  // `key:` with nothing after it
+      error(path, node, "has no value");
+      return std::nullopt;
+    }
     if (!node.IsScalar()) {
       error(path, node, "must be a single value");
       return std::nullopt;
@@ -176,6 +202,7 @@ class Reader {
 
  private:
   std::vector<std::string> errors_;
+  std::map<std::string, YAML::Mark> key_marks_;  ///< where each key path was written
 };
 
 /// Applies `fn(child, child_path)` when `key` is present in `parent`.
@@ -195,17 +222,35 @@ bool valid_name(const std::string& name) {
 }
 
 void read_name(Reader& r, const YAML::Node& node, const std::string& path, std::string& out) {
-  r.read(node, path, out);
-  if (!out.empty() && !valid_name(out)) {
+  const auto name = r.scalar(node, path);
+  if (!name) return;
+  if (name->empty()) {
+    r.error(path, node, "must not be empty");
+  } else if (!valid_name(*name)) {
     r.error(path, node,
             fmt::format("{} is not a valid name (letters, digits, '_', '-', '.'; at most 64)",
-                        quoted(out)));
-    out.clear();
+                        quoted(*name)));
+  } else {
+    out = *name;
+  }
+}
+
+/// Reports a name already used by an earlier sibling, naming that sibling.
+void check_unique(Reader& r, std::map<std::string, std::string>& first_path, std::string_view kind,
+                  const std::string& name, const std::string& path, const YAML::Node& node) {
+  if (name.empty()) return;  // missing or invalid: already reported
+  const auto [first, added] = first_path.emplace(name, path);
+  if (!added) {
+    r.error(
+        path + ".name", node["name"],
+        fmt::format("duplicate {} name {} (first used by {})", kind, quoted(name), first->second));
   }
 }
 
 void read_path(Reader& r, const YAML::Node& node, const std::string& path, std::string& out) {
-  r.read(node, path, out);
+  const auto text = r.scalar(node, path);
+  if (!text) return;
+  out = *text;
   if (out.empty() || out.front() != '/') {
     r.error(path, node, fmt::format("{} must start with '/'", quoted(out)));
   } else if (out.find_first_of(" \r\n\t") != std::string::npos) {
@@ -233,6 +278,10 @@ void read_headers(Reader& r, const YAML::Node& node, const std::string& path,
   for (auto it = node.begin(); it != node.end(); ++it) {
     const std::string name = it->first.Scalar();
     const std::string child = Reader::join_path(path, name);
+    if (it->second.IsNull()) {  // yaml-cpp marks an empty value at the next token
+      r.error_at(child, it->first.Mark(), "has no value");
+      continue;
+    }
     std::string value;
     r.read(it->second, child, value);
     if (name.empty() || name.find_first_of(" :\r\n") != std::string::npos ||
@@ -270,7 +319,13 @@ void read_expect(Reader& r, const YAML::Node& node, const std::string& path, Exp
   });
 }
 
-std::optional<Url> parse_url(const std::string& text) {
+/// Parses `http(s)://host[:port][/base]`; on failure `problem` says what is
+/// wrong with it, quoting the URL unless it holds a password.
+std::optional<Url> parse_url(const std::string& text, std::string& problem) {
+  const auto fail = [&](std::string_view why) {
+    problem = fmt::format("{} {}", quoted(text), why);
+    return std::nullopt;
+  };
   Url url;
   url.text = text;
   std::string_view rest = text;
@@ -283,7 +338,10 @@ std::optional<Url> parse_url(const std::string& text) {
     url.port = 443;
     rest.remove_prefix(8);
   } else {
-    return std::nullopt;
+    return fail("is not an http:// or https:// URL");
+  }
+  if (rest.find_first_of("?#") != std::string_view::npos) {
+    return fail("must not have a query or fragment; put them in the canary and route paths");
   }
   const auto slash = rest.find('/');
   std::string_view authority = rest.substr(0, slash);
@@ -291,36 +349,48 @@ std::optional<Url> parse_url(const std::string& text) {
     url.base_path = std::string(rest.substr(slash));
     while (!url.base_path.empty() && url.base_path.back() == '/') url.base_path.pop_back();
   }
-  if (authority.find('@') != std::string_view::npos) return std::nullopt;
+  if (authority.find('@') != std::string_view::npos) {
+    // Not `fail`: the message would copy the password into logs.
+    problem =
+        "must not contain user:password@ (not echoed here); set an Authorization header "
+        "on the canaries and routes instead";
+    return std::nullopt;
+  }
   std::string_view host = authority;
+  std::optional<std::string_view> port_text;
   if (!authority.empty() && authority.front() == '[') {  // [v6]:port
     const auto close = authority.find(']');
-    if (close == std::string_view::npos) return std::nullopt;
+    if (close == std::string_view::npos) return fail("has an IPv6 host without the closing ']'");
     host = authority.substr(1, close - 1);
-    authority.remove_prefix(close + 1);
-    if (!authority.empty()) {
-      if (authority.front() != ':') return std::nullopt;
-      authority.remove_prefix(1);
-      unsigned port = 0;
-      auto [end, ec] = std::from_chars(authority.data(), authority.data() + authority.size(), port);
-      if (ec != std::errc{} || end != authority.data() + authority.size() || port == 0 ||
-          port > 65535) {
-        return std::nullopt;
+    const auto after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        return fail("has text after the IPv6 host where :port should be");
       }
-      url.port = static_cast<std::uint16_t>(port);
+      port_text = after.substr(1);
     }
   } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
     host = authority.substr(0, colon);
-    const auto port_text = authority.substr(colon + 1);
-    unsigned port = 0;
-    auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
-    if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
-        port > 65535) {
-      return std::nullopt;
+    port_text = authority.substr(colon + 1);
+  }
+  if (host.empty()) return fail("has no host");
+  if (host.find_first_of(" \t") != std::string_view::npos)
+    return fail("has whitespace in the host");
+  if (port_text) {
+    if (port_text->empty()) return fail("has ':' but no port after it");
+    std::uint64_t port = 0;
+    auto [end, ec] =
+        std::from_chars(port_text->data(), port_text->data() + port_text->size(), port);
+    if (end != port_text->data() + port_text->size() ||
+        (ec != std::errc{} && ec != std::errc::result_out_of_range)) {
+      return fail(
+          fmt::format("has a port {} that is not a number", quoted(std::string(*port_text))));
+    }
+    if (ec == std::errc::result_out_of_range || port == 0 || port > 65535) {
+      return fail(fmt::format("has port {}; a port is between 1 and 65535", *port_text));
     }
     url.port = static_cast<std::uint16_t>(port);
   }
-  if (host.empty() || host.find_first_of(" /?#") != std::string_view::npos) return std::nullopt;
   url.host = std::string(host);
   return url;
 }
@@ -412,19 +482,24 @@ void read_tls(Reader& r, const YAML::Node& node, const std::string& path, Tls& t
 void read_target(Reader& r, const YAML::Node& node, const std::string& path, Target& t) {
   if (!r.map(node, path, {"name", "url", "tls", "canaries", "routes"})) return;
   if (r.require(node, path, "name")) read_name(r, node["name"], path + ".name", t.name);
+  bool url_ok = false;
   if (r.require(node, path, "url")) {
-    std::string text;
-    r.read(node["url"], path + ".url", text);
-    if (auto url = parse_url(text)) {
-      t.url = *url;
-    } else {
-      r.error(path + ".url", node["url"],
-              fmt::format("{} is not an http:// or https:// URL with a host", quoted(text)));
+    if (const auto text = r.scalar(node["url"], path + ".url")) {
+      std::string problem;
+      if (auto url = parse_url(*text, problem)) {
+        t.url = *url;
+        url_ok = true;
+      } else {
+        r.error(path + ".url", node["url"], problem);
+      }
     }
   }
   with(node, path, "tls", [&](auto& n, auto& p) {
     read_tls(r, n, p, t.tls);
-    if (t.url.scheme != "https") r.error(p, n, "is only valid for an https:// url");
+    // Only when the url is known: a bad url is already reported.
+    if (url_ok && t.url.scheme != "https") {
+      r.error(p, n, fmt::format("is only valid for an https:// url, not {}", quoted(t.url.text)));
+    }
   });
   if (r.require(node, path, "canaries")) {
     const YAML::Node list = node["canaries"];
@@ -432,14 +507,11 @@ void read_target(Reader& r, const YAML::Node& node, const std::string& path, Tar
     if (!list.IsSequence() || list.size() == 0) {
       r.error(p, list, "a target needs a list of at least one canary");
     } else {
-      std::set<std::string> names;
+      std::map<std::string, std::string> names;
       for (std::size_t i = 0; i < list.size(); ++i) {
         Canary c;
         read_canary(r, list[i], Reader::index_path(p, i), c);
-        if (!c.name.empty() && !names.insert(c.name).second) {
-          r.error(Reader::index_path(p, i) + ".name", list[i]["name"],
-                  fmt::format("duplicate canary name {}", quoted(c.name)));
-        }
+        check_unique(r, names, "canary", c.name, Reader::index_path(p, i), list[i]);
         t.canaries.push_back(std::move(c));
       }
     }
@@ -449,14 +521,11 @@ void read_target(Reader& r, const YAML::Node& node, const std::string& path, Tar
       r.error(p, list, "must be a list of routes");
       return;
     }
-    std::set<std::string> names;
+    std::map<std::string, std::string> names;
     for (std::size_t i = 0; i < list.size(); ++i) {
       Route route;
       read_route(r, list[i], Reader::index_path(p, i), route);
-      if (!route.name.empty() && !names.insert(route.name).second) {
-        r.error(Reader::index_path(p, i) + ".name", list[i]["name"],
-                fmt::format("duplicate route name {}", quoted(route.name)));
-      }
+      check_unique(r, names, "route", route.name, Reader::index_path(p, i), list[i]);
       t.routes.push_back(std::move(route));
     }
   });
@@ -466,8 +535,9 @@ void read_phase(Reader& r, const YAML::Node& node, const std::string& path, cons
                 Phase& phase) {
   if (!r.map(node, path, {"route", "concurrency", "step", "rate", "duration"})) return;
   if (r.require(node, path, "route")) {
-    r.read(node["route"], path + ".route", phase.route);
-    if (target && !find_route(*target, phase.route)) {
+    const auto route = r.scalar(node["route"], path + ".route");
+    if (route) phase.route = *route;
+    if (route && target && !find_route(*target, phase.route)) {
       r.error(
           path + ".route", node["route"],
           fmt::format("unknown route {} in target {}", quoted(phase.route), quoted(target->name)));
@@ -509,7 +579,8 @@ void read_phase(Reader& r, const YAML::Node& node, const std::string& path, cons
     }
     with(node, path, "step", [&](auto& n, auto& p) { r.read(n, p, phase.step); });
     if (phase.step < 1s) {
-      r.error(path + ".step", node["step"] ? node["step"] : node, "must be at least 1s");
+      r.error(path + ".step", node["step"] ? node["step"] : node,
+              fmt::format("{} is shorter than the minimum of 1s", format_duration(phase.step)));
     }
     if (node["duration"]) {
       r.error(path + ".duration", node["duration"],
@@ -539,9 +610,10 @@ void read_scenario(Reader& r, const Config& cfg, const YAML::Node& node, const s
   if (r.require(node, path, "name")) read_name(r, node["name"], path + ".name", s.name);
   const Target* target = nullptr;
   if (r.require(node, path, "target")) {
-    r.read(node["target"], path + ".target", s.target);
+    const auto name = r.scalar(node["target"], path + ".target");
+    if (name) s.target = *name;
     target = cfg.find_target(s.target);
-    if (!target && !s.target.empty()) {
+    if (name && !target) {
       r.error(path + ".target", node["target"], fmt::format("unknown target {}", quoted(s.target)));
     }
   }
@@ -579,29 +651,72 @@ void read_global(Reader& r, const YAML::Node& node, const std::string& path, Glo
     for (std::size_t i = 0; i < list.size(); ++i) {
       double v = 0;
       r.read_number(list[i], Reader::index_path(p, i), v, 1e-9, 1e9);
+      if (v == 0) continue;  // not a valid bound: already reported
       if (!g.buckets.empty() && v <= g.buckets.back()) {
-        r.error(Reader::index_path(p, i), list[i], "bucket bounds must increase");
+        r.error(Reader::index_path(p, i), list[i],
+                fmt::format("{} is not above the previous bound {}; bucket bounds must increase", v,
+                            g.buckets.back()));
       }
       g.buckets.push_back(v);
     }
   });
   const auto node_or = [&](const char* key) { return node[key] ? node[key] : node; };
-  if (g.window < 1s) r.error(path + ".window", node_or("window"), "must be at least 1s");
-  if (g.stall_threshold <= Duration::zero() || g.stall_threshold >= g.window) {
-    r.error(path + ".stall_threshold", node_or("stall_threshold"),
-            "must be longer than 0 and shorter than the window");
+  // A value the user did not write is still named, so the message makes sense.
+  const auto shown = [&](const char* key, Duration d) {
+    return node[key] ? format_duration(d) : format_duration(d) + " (the default)";
+  };
+  // The other durations are checked against the window only when it is valid
+  // itself, so one mistake gives one message.
+  const bool window_ok = g.window >= 1s;
+  if (!window_ok) {
+    r.error(path + ".window", node_or("window"),
+            fmt::format("{} is shorter than the minimum of 1s", format_duration(g.window)));
   }
-  if (g.baseline_window < g.window) {
+  if (g.stall_threshold <= Duration::zero()) {
+    r.error(path + ".stall_threshold", node_or("stall_threshold"), "must be longer than 0");
+  } else if (window_ok && g.stall_threshold >= g.window) {
+    r.error(path + ".stall_threshold", node_or("stall_threshold"),
+            fmt::format("{} must be shorter than the window ({})",
+                        shown("stall_threshold", g.stall_threshold), shown("window", g.window)));
+  }
+  if (window_ok && g.baseline_window < g.window) {
     r.error(path + ".baseline_window", node_or("baseline_window"),
-            fmt::format("must be at least the window ({})", format_duration(g.window)));
+            fmt::format("{} is shorter than the window ({})",
+                        shown("baseline_window", g.baseline_window), shown("window", g.window)));
   }
   if (g.self_lag_limit <= Duration::zero()) {
     r.error(path + ".self_lag_limit", node_or("self_lag_limit"), "must be longer than 0");
   }
-  if (g.evaluation_interval < 100ms || g.evaluation_interval > g.window) {
+  if (g.evaluation_interval < 100ms) {
     r.error(path + ".evaluation_interval", node_or("evaluation_interval"),
-            "must be between 100ms and the window");
+            fmt::format("{} is shorter than the minimum of 100ms",
+                        format_duration(g.evaluation_interval)));
+  } else if (window_ok && g.evaluation_interval > g.window) {
+    r.error(path + ".evaluation_interval", node_or("evaluation_interval"),
+            fmt::format("{} is longer than the window ({})",
+                        shown("evaluation_interval", g.evaluation_interval),
+                        shown("window", g.window)));
   }
+}
+
+std::string show(Duration d) { return format_duration(d); }
+std::string show(double v) { return fmt::format("{}", v); }
+
+/// A level's exit threshold must lie below its entry threshold, or the status
+/// would flap between the two. Points at the exit key when it is written, else
+/// at the entry key (lowered below the default exit), else at the level.
+template <typename T>
+void require_below(Reader& r, const YAML::Node& level, const std::string& path,
+                   const char* exit_key, T exit_value, const char* enter_key, T enter_value) {
+  if (exit_value < enter_value) return;
+  const auto shown = [&](const char* key, T v) {
+    return level[key] ? show(v) : show(v) + " (the default)";
+  };
+  const YAML::Node at =
+      level[exit_key] ? level[exit_key] : (level[enter_key] ? level[enter_key] : level);
+  r.error(Reader::join_path(path, exit_key), at,
+          fmt::format("{} must be below {} ({})", shown(exit_key, exit_value), enter_key,
+                      shown(enter_key, enter_value)));
 }
 
 void read_thresholds(Reader& r, const YAML::Node& node, const std::string& path, Thresholds& t) {
@@ -617,10 +732,8 @@ void read_thresholds(Reader& r, const YAML::Node& node, const std::string& path,
          [&](auto& c, auto& cp) { r.read_int(c, cp, u.consecutive_failures, 1, 1000); });
     with(n, p, "exit_stall_in_progress",
          [&](auto& c, auto& cp) { r.read(c, cp, u.exit_stall_in_progress); });
-    if (u.exit_stall_in_progress >= u.stall_in_progress) {
-      r.error(p + ".exit_stall_in_progress", n,
-              "must be below stall_in_progress, or the level could never be left");
-    }
+    require_below(r, n, p, "exit_stall_in_progress", u.exit_stall_in_progress, "stall_in_progress",
+                  u.stall_in_progress);
   });
   with(node, path, "critical", [&](const YAML::Node& n, const std::string& p) {
     if (!r.map(n, p, {"stall_max", "stall_ratio", "exit_stall_max", "exit_stall_ratio"})) return;
@@ -630,12 +743,8 @@ void read_thresholds(Reader& r, const YAML::Node& node, const std::string& path,
     with(n, p, "exit_stall_max", [&](auto& x, auto& xp) { r.read(x, xp, c.exit_stall_max); });
     with(n, p, "exit_stall_ratio",
          [&](auto& x, auto& xp) { r.read_ratio(x, xp, c.exit_stall_ratio); });
-    if (c.exit_stall_max >= c.stall_max) {
-      r.error(p + ".exit_stall_max", n, "must be below stall_max");
-    }
-    if (c.exit_stall_ratio >= c.stall_ratio) {
-      r.error(p + ".exit_stall_ratio", n, "must be below stall_ratio");
-    }
+    require_below(r, n, p, "exit_stall_max", c.exit_stall_max, "stall_max", c.stall_max);
+    require_below(r, n, p, "exit_stall_ratio", c.exit_stall_ratio, "stall_ratio", c.stall_ratio);
   });
   with(node, path, "degraded", [&](const YAML::Node& n, const std::string& p) {
     if (!r.map(n, p,
@@ -655,14 +764,11 @@ void read_thresholds(Reader& r, const YAML::Node& node, const std::string& path,
     with(n, p, "exit_hol", [&](auto& x, auto& xp) { r.read_ratio(x, xp, d.exit_hol); });
     with(n, p, "exit_queue_amplification",
          [&](auto& x, auto& xp) { r.read_number(x, xp, d.exit_queue_amplification, 1, 1e6); });
-    if (d.exit_lag_p99 >= d.lag_p99) r.error(p + ".exit_lag_p99", n, "must be below lag_p99");
-    if (d.exit_stall_ratio >= d.stall_ratio) {
-      r.error(p + ".exit_stall_ratio", n, "must be below stall_ratio");
-    }
-    if (d.exit_hol >= d.hol) r.error(p + ".exit_hol", n, "must be below hol");
-    if (d.exit_queue_amplification >= d.queue_amplification) {
-      r.error(p + ".exit_queue_amplification", n, "must be below queue_amplification");
-    }
+    require_below(r, n, p, "exit_lag_p99", d.exit_lag_p99, "lag_p99", d.lag_p99);
+    require_below(r, n, p, "exit_stall_ratio", d.exit_stall_ratio, "stall_ratio", d.stall_ratio);
+    require_below(r, n, p, "exit_hol", d.exit_hol, "hol", d.hol);
+    require_below(r, n, p, "exit_queue_amplification", d.exit_queue_amplification,
+                  "queue_amplification", d.queue_amplification);
   });
 }
 
@@ -673,28 +779,32 @@ Config parse(const std::string& yaml_text) {
   try {
     root = YAML::Load(yaml_text);
   } catch (const YAML::Exception& e) {
-    throw ConfigError({fmt::format("(line {}): YAML syntax error: {}", e.mark.line + 1, e.msg)});
+    throw ConfigError({e.mark.is_null() ? fmt::format("YAML syntax error: {}", e.msg)
+                                        : fmt::format("YAML syntax error (line {}): {}",
+                                                      e.mark.line + 1, e.msg)});
   }
   Reader r;
   Config cfg;
   if (!root || root.IsNull()) throw ConfigError({"the file is empty; it needs at least targets:"});
-  if (r.map(root, "", {"global", "targets", "scenarios", "thresholds"})) {
+  if (!root.IsMap()) {
+    r.error("top level", root,
+            "must be a mapping with targets: (and optionally global:, scenarios:, thresholds:)");
+  } else if (r.map(root, "", {"global", "targets", "scenarios", "thresholds"})) {
     with(root, "", "global", [&](auto& n, auto& p) { read_global(r, n, p, cfg.global); });
     with(root, "", "thresholds",
          [&](auto& n, auto& p) { read_thresholds(r, n, p, cfg.thresholds); });
     const YAML::Node targets = root["targets"];
-    if (!targets || !targets.IsSequence() || targets.size() == 0) {
-      r.error("targets", targets ? targets : root, "needs a list of at least one target");
+    if (!targets) {
+      r.error("top level", root, "missing required key \"targets\"");
+    } else if (!targets.IsSequence() || targets.size() == 0) {
+      r.error("targets", targets, "needs a list of at least one target");
     } else {
-      std::set<std::string> names;
+      std::map<std::string, std::string> names;
       for (std::size_t i = 0; i < targets.size(); ++i) {
         Target t;
         const std::string p = Reader::index_path("targets", i);
         read_target(r, targets[i], p, t);
-        if (!t.name.empty() && !names.insert(t.name).second) {
-          r.error(p + ".name", targets[i]["name"],
-                  fmt::format("duplicate target name {}", quoted(t.name)));
-        }
+        check_unique(r, names, "target", t.name, p, targets[i]);
         cfg.targets.push_back(std::move(t));
       }
     }
@@ -703,14 +813,11 @@ Config parse(const std::string& yaml_text) {
         r.error(p, list, "must be a list of scenarios");
         return;
       }
-      std::set<std::string> names;
+      std::map<std::string, std::string> names;
       for (std::size_t i = 0; i < list.size(); ++i) {
         Scenario s;
         read_scenario(r, cfg, list[i], Reader::index_path(p, i), s);
-        if (!s.name.empty() && !names.insert(s.name).second) {
-          r.error(Reader::index_path(p, i) + ".name", list[i]["name"],
-                  fmt::format("duplicate scenario name {}", quoted(s.name)));
-        }
+        check_unique(r, names, "scenario", s.name, Reader::index_path(p, i), list[i]);
         cfg.scenarios.push_back(std::move(s));
       }
     });
