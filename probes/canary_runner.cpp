@@ -35,6 +35,7 @@ void CanaryRunner::stop() {
   timer_.cancel();
   for (auto& c : idle_) c->close();
   idle_.clear();
+  for (HttpConnection* c : live_) c->cancel();
 }
 
 void CanaryRunner::set_busy(bool busy) {
@@ -90,7 +91,9 @@ void CanaryRunner::dispatch() {
 net::awaitable<void> CanaryRunner::request_loop(std::unique_ptr<HttpConnection> connection) {
   while (!stopping_ && book_.has_waiting()) {
     const ProbeBook::Batch batch = book_.take(Clock::now());
+    live_.insert(connection.get());
     const Exchange result = co_await connection->exchange(endpoint_, spec_, batch.deadline);
+    live_.erase(connection.get());
     if (stopping_) co_return;
     expire(Clock::now());
     for (const Sample& s : book_.complete(batch.id, result)) emit(s);

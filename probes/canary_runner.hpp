@@ -4,6 +4,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "config/config.hpp"
@@ -27,6 +28,8 @@ class CanaryRunner {
                SelfLagMeter& lag, std::uint64_t seed);
 
   void start();
+  /// Ends the schedule and aborts running exchanges; every coroutine of this
+  /// runner then finishes promptly. Call on the prober's executor.
   void stop();
   /// Switch to `interval` while a scenario runs (true), to `idle_interval`
   /// otherwise. Safe from any thread.
@@ -55,6 +58,7 @@ class CanaryRunner {
   Schedule schedule_;
   net::steady_timer timer_;
   std::vector<std::unique_ptr<HttpConnection>> idle_;
+  std::set<HttpConnection*> live_;  ///< running an exchange now
   std::size_t active_ = 0;
   std::size_t slots_;
   std::uint32_t next_connection_id_ = 1;

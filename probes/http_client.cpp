@@ -107,6 +107,7 @@ void HttpConnection::close() {
 }
 
 void HttpConnection::cancel() {
+  cancelled_ = true;  // seen after a resolve, which a closed socket cannot abort
   if (plain_ || secure_) {
     boost::system::error_code ignored;
     lowest().socket().close(ignored);
@@ -134,6 +135,7 @@ net::awaitable<bool> HttpConnection::connect(const Endpoint& endpoint, TimePoint
   // resolve without I/O, and the probe's timeout still bounds the whole probe.
   auto results = co_await resolver.async_resolve(endpoint.host, endpoint.port,
                                                  net::redirect_error(net::use_awaitable, ec));
+  if (!ec && cancelled_) ec = net::error::operation_aborted;
   if (ec) {
     fail(Stage::resolve, "resolve " + endpoint.host + ": " + ec.message());
     co_return false;

@@ -96,6 +96,7 @@ class HttpConnection {
   std::unique_ptr<TlsStream> secure_;
   beast::flat_buffer buffer_;
   bool open_ = false;
+  bool cancelled_ = false;
   std::string last_error_;
 };
 

@@ -1,0 +1,221 @@
+// loopcanary: wires config → probes → signals → metrics and HTTP. Nothing else.
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "config/load.hpp"
+#include "exporter/app.hpp"
+#include "exporter/audit.hpp"
+#include "exporter/http_server.hpp"
+#include "exporter/log.hpp"
+#include "exporter/starter_config.hpp"
+
+namespace {
+
+using namespace loopcanary;
+namespace net = boost::asio;
+
+constexpr int kBadInput = 2;
+
+std::string endpoint_text(const exporter::tcp::endpoint& e) {
+  const std::string host =
+      e.address().is_v6() ? "[" + e.address().to_string() + "]" : e.address().to_string();
+  return host + ":" + std::to_string(e.port());
+}
+
+/// Loads the config or prints every error and returns nullptr.
+std::shared_ptr<const config::Config> load(const std::string& file) {
+  try {
+    return std::make_shared<const config::Config>(config::load_file(file));
+  } catch (const config::ConfigError& e) {
+    std::cerr << "loopcanary: " << file << " is not valid:\n";
+    for (const auto& err : e.errors()) std::cerr << "  " << err << "\n";
+    return nullptr;
+  }
+}
+
+int write_starter(const std::string& output, bool force) {
+  if (output == "-") {
+    std::cout << exporter::kStarterConfig;
+    return 0;
+  }
+  if (!force && std::ifstream(output)) {
+    std::cerr << "loopcanary init: " << output << " exists; pass --force to overwrite it\n";
+    return kBadInput;
+  }
+  std::ofstream out(output);
+  if (!(out << exporter::kStarterConfig)) {
+    std::cerr << "loopcanary init: cannot write " << output << "\n";
+    return kBadInput;
+  }
+  std::cerr << "wrote " << output
+            << "; check it with: loopcanary --config.check --config.file=" << output << "\n";
+  return 0;
+}
+
+int serve(const std::shared_ptr<const config::Config>& config, exporter::App::Options app_options,
+          const std::string& listen, const exporter::RouterOptions& router_options) {
+  const auto endpoint = exporter::parse_listen_address(listen);
+  if (!endpoint) {
+    std::cerr << "loopcanary: --web.listen-address \"" << listen
+              << "\" is not host:port (like :19420 or 127.0.0.1:19420)\n";
+    return kBadInput;
+  }
+  std::unique_ptr<exporter::App> app;
+  try {
+    app = std::make_unique<exporter::App>(std::move(app_options), config);
+  } catch (const std::exception& e) {
+    std::cerr << "loopcanary: cannot start with this configuration: " << e.what() << "\n";
+    return kBadInput;
+  }
+
+  net::io_context server_io;
+  std::unique_ptr<exporter::HttpServer> server;
+  try {
+    server = std::make_unique<exporter::HttpServer>(
+        server_io, *endpoint,
+        [&app, router_options](const exporter::Request& request) {
+          return exporter::handle_request(request, *app, router_options);
+        },
+        exporter::HttpServer::Options{});
+  } catch (const boost::system::system_error& e) {
+    exporter::log::error("cannot listen", {{"address", listen}, {"err", e.code().message()}});
+    return 1;
+  }
+  exporter::log::info("listening", {{"address", endpoint_text(server->local_endpoint())}});
+  app->start();
+  server->start();
+  std::thread server_thread([&server_io] { server_io.run(); });
+
+  net::io_context main_io;
+  net::signal_set signals(main_io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signo) {
+        if (ec) return;
+        if (signo == SIGHUP) {
+          exporter::log::info("SIGHUP: reloading configuration");
+          app->reload();
+          signals.async_wait(on_signal);
+          return;
+        }
+        exporter::log::info("shutting down", {{"signal", signo == SIGTERM ? "SIGTERM" : "SIGINT"}});
+        net::post(server_io, [&server] { server->stop(); });
+        app->stop();
+        server_io.stop();
+      };
+  signals.async_wait(on_signal);
+  main_io.run();
+  server_thread.join();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);  // a peer closing mid-write is an error code, not a death
+
+  CLI::App cli{
+      "loopcanary: outside-in event-loop health for async web services.\n"
+      "Probes a service's light endpoints at high frequency, drives its heavy routes in\n"
+      "scenarios, and exports stall time, event-loop lag, head-of-line blocking, queue\n"
+      "amplification, the concurrency knee and a runtime-status gauge for Prometheus."};
+  cli.set_version_flag("--version", "loopcanary " LOOPCANARY_VERSION);
+  cli.require_subcommand(0, 1);
+
+  std::string config_file = "loopcanary.yaml";
+  std::string listen = ":19420";
+  std::string log_level = "info";
+  std::string log_format = "logfmt";
+  bool check = false;
+  exporter::RouterOptions router_options;
+  exporter::App::Options app_options;
+  std::string scenario;
+
+  cli.add_option("--config.file", config_file, "Configuration file (YAML)")->capture_default_str();
+  cli.add_flag("--config.check", check, "Validate the configuration, print every error, exit");
+  cli.add_option("--web.listen-address", listen, "Address to serve /metrics and the API on")
+      ->capture_default_str();
+  cli.add_flag("--web.enable-lifecycle", router_options.enable_lifecycle,
+               "Enable POST /-/reload (SIGHUP always reloads)");
+  cli.add_flag("--web.enable-admin-api", router_options.enable_admin_api,
+               "Enable POST /api/v1/scenarios/{name}/start and /stop");
+  cli.add_option("--scenario", scenario, "Start this scenario when loopcanary starts");
+  cli.add_flag("--scenario.repeat", app_options.scenario_repeat,
+               "Run --scenario again each time it ends");
+  cli.add_option("--log.level", log_level, "debug, info, warn or error")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+  cli.add_option("--log.format", log_format, "logfmt or json")
+      ->check(CLI::IsMember({"logfmt", "json"}))
+      ->capture_default_str();
+
+  CLI::App* audit = cli.add_subcommand(
+      "audit",
+      "Run a scenario against the target and exit 1 if the runtime status reached --fail-on "
+      "(a CI gate)");
+  exporter::AuditOptions audit_options;
+  std::string fail_on = "critical";
+  audit->add_option("--config.file", config_file, "Configuration file (YAML)")
+      ->capture_default_str();
+  audit->add_option("--scenario", audit_options.scenario, "The scenario to run")->required();
+  audit->add_option("--fail-on", fail_on, "Fail when the status reaches this level")
+      ->check(CLI::IsMember({"degraded", "critical", "unresponsive"}))
+      ->capture_default_str();
+  audit->add_option("--report", audit_options.report, "Report format: text, json or junit")
+      ->check(CLI::IsMember({"text", "json", "junit"}))
+      ->capture_default_str();
+  audit->add_option("--output", audit_options.output, "Write the report here (- for stdout)")
+      ->capture_default_str();
+
+  CLI::App* init = cli.add_subcommand("init", "Write a commented starter configuration");
+  std::string init_output = "loopcanary.yaml";
+  bool init_force = false;
+  init->add_option("--output", init_output, "File to write (- for stdout)")->capture_default_str();
+  init->add_flag("--force", init_force, "Overwrite an existing file");
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = cli.exit(e);
+    return code == 0 ? 0 : kBadInput;
+  }
+  exporter::log::setup(log_level, log_format);
+
+  if (init->parsed()) return write_starter(init_output, init_force);
+
+  auto config = load(config_file);
+  if (!config) return kBadInput;
+  if (check) {
+    std::size_t canaries = 0, routes = 0;
+    for (const auto& t : config->targets) {
+      canaries += t.canaries.size();
+      routes += t.routes.size();
+    }
+    std::cout << config_file << ": valid (" << config->targets.size() << " targets, " << canaries
+              << " canaries, " << routes << " routes, " << config->scenarios.size()
+              << " scenarios)\n";
+    return 0;
+  }
+  if (audit->parsed()) {
+    audit_options.fail_on = fail_on == "degraded"   ? exporter::Level::degraded
+                            : fail_on == "critical" ? exporter::Level::critical
+                                                    : exporter::Level::unresponsive;
+    return exporter::run_audit(config, audit_options);
+  }
+  app_options.config_file = config_file;
+  if (!scenario.empty()) {
+    if (!config->find_scenario(scenario)) {
+      std::cerr << "loopcanary: --scenario \"" << scenario << "\" is not a scenario of "
+                << config_file << "\n";
+      return kBadInput;
+    }
+    app_options.scenario = scenario;
+  }
+  return serve(config, std::move(app_options), listen, router_options);
+}

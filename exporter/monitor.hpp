@@ -1,0 +1,119 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "config/config.hpp"
+#include "exporter/metrics.hpp"
+#include "exporter/target_monitor.hpp"
+#include "probes/canary_runner.hpp"
+#include "probes/scenario_driver.hpp"
+#include "probes/self_lag.hpp"
+
+namespace loopcanary::exporter {
+
+namespace net = boost::asio;
+
+/// The state of one scenario, for GET /api/v1/scenarios and the audit.
+struct ScenarioState {
+  std::string name;
+  std::string target;
+  bool external = false;
+  bool running = false;
+  bool stopping = false;
+  int concurrency = 0;
+  std::uint64_t runs = 0;
+  std::optional<std::chrono::system_clock::time_point> started_at;
+  std::optional<std::chrono::system_clock::time_point> ended_at;
+  std::string last_result;  ///< "completed" or "stopped" after a run
+};
+
+/// One configuration at work: the prober thread (canary runners, the self-lag
+/// meter, the evaluation tick), the scenario thread (scenario drivers) and a
+/// TargetMonitor per target. Built from one immutable config snapshot; a
+/// reload builds a new Monitor. Public methods are thread-safe.
+class Monitor {
+ public:
+  /// Throws std::runtime_error when the config cannot be put to work (e.g. an
+  /// unreadable TLS CA file), before anything started.
+  Monitor(std::shared_ptr<const config::Config> config, Metrics& metrics);
+  ~Monitor();
+  Monitor(const Monitor&) = delete;
+  Monitor& operator=(const Monitor&) = delete;
+
+  void start();
+  /// Stops probing and scenarios, joins the threads. Idempotent.
+  void stop();
+
+  const config::Config& config() const { return *config_; }
+  std::vector<TargetSnapshot> snapshot() const;
+
+  enum class StartResult { started, unknown, conflict };
+  /// Starts a scenario; `conflict` names the scenario already running on its
+  /// target in `detail`.
+  StartResult start_scenario(const std::string& name, bool repeat, std::string* detail = nullptr);
+  enum class StopResult { stopping, unknown, not_running };
+  StopResult stop_scenario(const std::string& name);
+  std::vector<ScenarioState> scenarios() const;
+  std::optional<ScenarioState> scenario(const std::string& name) const;
+
+  /// Removes the series of targets, canaries and routes that `next` no longer has.
+  void remove_metrics_not_in(const config::Config& next);
+
+  /// The evaluation tick: entries into a worse status are seen this fast.
+  static constexpr auto kTick = std::chrono::milliseconds(25);
+
+ private:
+  struct Scenario {
+    ScenarioState state;
+    std::size_t target = 0;
+    bool repeat = false;
+    std::unique_ptr<probes::ScenarioDriver> driver;
+  };
+
+  void schedule_tick();
+  void on_tick();
+  void launch(const std::string& name);  // with mutex_ held
+  void set_target_busy(std::size_t target, bool busy);
+  void scenario_finished(const std::string& name, bool stopped);
+
+  // Declared first, destroyed last: everything below holds timers and sockets
+  // of these contexts. stop() lets every coroutine finish before that.
+  net::io_context prober_io_;
+  net::io_context scenario_io_;
+
+  std::shared_ptr<const config::Config> config_;
+  Metrics& metrics_;
+  std::vector<std::unique_ptr<TargetMonitor>> targets_;
+  std::vector<std::shared_ptr<net::ssl::context>> tls_;
+  probes::SelfLagMeter lag_meter_;
+  std::vector<std::pair<std::size_t, std::unique_ptr<probes::CanaryRunner>>> runners_;
+
+  mutable std::mutex mutex_;  // scenarios_
+  std::map<std::string, Scenario> scenarios_;
+  std::uint64_t scenario_serial_ = 0;
+
+  probes::TimePoint next_tick_{};
+  probes::TimePoint last_lag_publish_{};
+  Duration lag_max_second_{};
+
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> prober_work_;
+  std::optional<net::executor_work_guard<net::io_context::executor_type>> scenario_work_;
+  std::unique_ptr<net::steady_timer> tick_timer_;
+  std::thread prober_thread_;
+  std::thread scenario_thread_;
+  bool started_ = false;
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace loopcanary::exporter

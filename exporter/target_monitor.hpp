@@ -1,0 +1,92 @@
+#pragma once
+
+#include <deque>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "exporter/metrics.hpp"
+#include "exporter/signals.hpp"
+#include "exporter/status.hpp"
+#include "probes/sink.hpp"
+
+namespace loopcanary::exporter {
+
+/// One point of the landing page's sparklines (one per second).
+struct HistoryPoint {
+  std::chrono::system_clock::time_point at;
+  double latency_max_seconds = 0;  ///< worst canary latency completed in that second
+  double stall_seconds = 0;        ///< stall seconds added in that second
+  int status = -1;
+};
+
+/// A consistent copy of one target's state, for /api/v1/status, the landing
+/// page and the audit report.
+struct TargetSnapshot {
+  std::string name;
+  std::string url;
+  Level level = Level::unknown;
+  std::array<bool, kFindingCount> findings{};
+  TargetView view;
+  Assessment assessment;
+  std::vector<std::string> canaries;
+  std::vector<std::string> routes;
+  std::vector<HistoryPoint> history;
+};
+
+/// Everything loopcanary knows about one target: receives the probes' reports
+/// (ProbeSink), runs the signals and the status machine on `tick`, and keeps
+/// the metrics in step. Thread-safe: canary calls come from the prober thread,
+/// route calls from the scenario thread, snapshots from the HTTP server.
+class TargetMonitor : public probes::ProbeSink {
+ public:
+  TargetMonitor(const config::Config& config, const config::Target& target, Metrics& metrics);
+
+  void canary_scheduled(std::size_t canary, probes::TimePoint intended) override;
+  void canary_sample(std::size_t canary, const probes::Sample& sample) override;
+  void route_started(std::size_t route, std::uint64_t request, probes::TimePoint at) override;
+  void route_sample(std::size_t route, std::uint64_t request,
+                    const probes::Sample& sample) override;
+  void route_cancelled(std::size_t route, std::uint64_t request) override;
+  void route_step(std::size_t route, int concurrency, probes::TimePoint at) override;
+  void route_idle(std::size_t route, probes::TimePoint at) override;
+
+  /// Settles samples, evaluates the signals and the status, updates metrics.
+  void tick(probes::TimePoint now, const std::vector<probes::LagEpisode>& lag_episodes);
+  void set_canary_interval(std::size_t canary, config::Duration interval);
+
+  TargetSnapshot snapshot() const;
+  const std::string& name() const { return name_; }
+  /// Drops this target's series from /metrics (it left the configuration);
+  /// `keep` names the canaries and routes of the target's new configuration.
+  void remove_metrics(const config::Target* keep);
+
+ private:
+  std::string name_;
+  std::string url_;
+  config::Thresholds thresholds_;
+  std::vector<std::string> canary_names_;
+  std::vector<std::string> route_names_;
+  Metrics& metrics_;
+
+  mutable std::mutex mutex_;
+  TargetSignals signals_;
+  StatusMachine status_;
+  TargetMetrics target_metrics_;
+  std::vector<CanaryMetrics> canary_metrics_;
+  std::vector<RouteMetrics> route_metrics_;
+  std::uint64_t published_stalls_ = 0;
+  double published_stall_total_ = 0;
+  TargetView view_;
+  Assessment assessment_;
+  std::vector<Duration> lag_observations_;
+
+  // Sparkline history.
+  std::deque<HistoryPoint> history_;
+  double second_latency_max_ = 0;
+  double second_stall_start_ = 0;
+  std::optional<probes::TimePoint> second_start_;
+};
+
+}  // namespace loopcanary::exporter
