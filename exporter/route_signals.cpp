@@ -15,6 +15,28 @@ Duration from_seconds(double s) {
 
 }  // namespace
 
+void RouteSignals::CanarySet::push(const Canary& c) {
+  items.push_back(c);
+  busy += c.busy;
+  e_sum += c.e;
+}
+
+void RouteSignals::CanarySet::drop_before(TimePoint t) {
+  while (!items.empty() && items.front().t < t) {
+    busy -= items.front().busy;
+    e_sum -= items.front().e;
+    items.pop_front();
+  }
+}
+
+double RouteSignals::CanarySet::busy_share() const {
+  return items.empty() ? 0 : static_cast<double>(busy) / static_cast<double>(items.size());
+}
+
+Duration RouteSignals::CanarySet::mean_e() const {
+  return items.empty() ? Duration{} : e_sum / static_cast<std::int64_t>(items.size());
+}
+
 void RouteSignals::started(std::uint64_t request, TimePoint at) { in_flight_[request] = at; }
 
 void RouteSignals::finished(std::uint64_t request, const Sample& sample) {
@@ -88,18 +110,18 @@ bool RouteSignals::in_flight_at(TimePoint t) const {
 
 void RouteSignals::classify(TimePoint t, Duration e, bool busy) {
   if (in_flight_at(t)) {
-    h_.push_back({t, e, busy});
+    h_.push({t, e, busy});
   } else {
-    q_.push_back({t, e, busy});
+    q_.push({t, e, busy});
   }
 }
 
 void RouteSignals::prune(TimePoint now) {
   const TimePoint window_start = now - settings_.window;
   const TimePoint history_start = now - settings_.baseline_window;
-  while (!h_.empty() && h_.front().t < window_start) h_.pop_front();
-  while (!q_.empty() && q_.front().t < history_start) q_.pop_front();
-  while (!completions_.empty() && completions_.front().done < history_start) {
+  h_.drop_before(window_start);
+  q_.drop_before(history_start);
+  while (!completions_.empty() && completions_.front().done < window_start) {
     completions_.pop_front();
   }
   while (!coverage_.empty() && coverage_.front().second < history_start) {
@@ -129,24 +151,17 @@ RouteView RouteSignals::view(TimePoint now) {
 
   // Head-of-line blocking: how much more often a light request is slow while
   // this route is in flight than while it is not.
-  v.hol_h = h_.size();
-  v.hol_q = q_.size();
+  v.hol_h = h_.items.size();
+  v.hol_q = q_.items.size();
   if (v.hol_h >= kMinH && v.completed_in_window >= kMinCompleted) {
-    const auto share = [](const std::deque<Canary>& set, double& u, double& mean_e) {
-      std::size_t busy = 0;
-      double sum = 0;
-      for (const auto& c : set) {
-        busy += c.busy;
-        sum += seconds(c.e);
-      }
-      u = static_cast<double>(busy) / static_cast<double>(set.size());
-      mean_e = sum / static_cast<double>(set.size());
-    };
-    double e_h = 0, e_q = 0;
-    share(h_, v.u_h, e_h);
-    if (v.hol_q >= kMinH) share(q_, v.u_q, e_q);
+    v.u_h = h_.busy_share();
+    Duration e_q{};
+    if (v.hol_q >= kMinH) {
+      v.u_q = q_.busy_share();
+      e_q = q_.mean_e();
+    }
     v.hol_ratio = v.u_q < 1.0 ? std::clamp((v.u_h - v.u_q) / (1.0 - v.u_q), 0.0, 1.0) : 0.0;
-    v.hol_delay = from_seconds(std::max(0.0, e_h - e_q));
+    v.hol_delay = std::max(Duration{}, h_.mean_e() - e_q);
   }
 
   // Queue amplification: mean latency now over the service time.

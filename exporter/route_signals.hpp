@@ -90,6 +90,16 @@ class RouteSignals {
     Duration e;
     bool busy;
   };
+  /// Canaries of one HOL set with running totals, so a view costs O(1).
+  struct CanarySet {
+    std::deque<Canary> items;
+    std::size_t busy = 0;
+    Duration e_sum{};
+    void push(const Canary& c);
+    void drop_before(TimePoint t);
+    double busy_share() const;
+    Duration mean_e() const;
+  };
 
   bool in_flight_at(TimePoint t) const;
   void prune(TimePoint now);
@@ -100,8 +110,8 @@ class RouteSignals {
   std::map<std::uint64_t, TimePoint> in_flight_;
   std::vector<std::pair<TimePoint, TimePoint>> coverage_;  ///< merged [a, c], by start
   std::deque<Completion> completions_;
-  std::deque<Canary> h_;
-  std::deque<Canary> q_;
+  CanarySet h_;
+  CanarySet q_;
   std::vector<Step> ramp_;
   bool running_ = false;
 };

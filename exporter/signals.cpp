@@ -275,8 +275,12 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
   }
   v.stall_ratio = std::min(1.0, seconds(stalled) / seconds(settings_.window));
 
-  v.routes.reserve(routes_.size());
-  for (auto& route : routes_) v.routes.push_back(route.view(now));
+  if (!last_route_refresh_ || now - *last_route_refresh_ >= kRouteRefresh) {
+    last_route_refresh_ = now;
+    route_views_.clear();
+    for (auto& route : routes_) route_views_.push_back(route.view(now));
+  }
+  v.routes = route_views_;
   return v;
 }
 

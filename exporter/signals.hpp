@@ -94,6 +94,9 @@ class TargetSignals {
   TargetView evaluate(TimePoint now, std::vector<Duration>* lag_observations = nullptr);
 
   static constexpr std::size_t kMinBaselineSamples = 10;
+  /// Route signals move with whole requests, not with each tick: refresh them
+  /// this often.
+  static constexpr auto kRouteRefresh = std::chrono::milliseconds(100);
 
  private:
   struct Pending {
@@ -130,6 +133,8 @@ class TargetSignals {
   std::deque<Settled> window_;
   std::deque<LagEpisode> lag_episodes_;
   std::optional<TimePoint> last_baseline_refresh_;
+  std::optional<TimePoint> last_route_refresh_;
+  std::vector<RouteView> route_views_;
 
   double stall_seconds_total_ = 0;
   std::uint64_t stalls_total_ = 0;
