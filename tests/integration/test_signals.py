@@ -1,0 +1,212 @@
+"""Issue 3: the derived signals and the runtime status, proven against stalls
+injected into the real demo app's event loop (POST /internal/block), with the
+app's inside view (/internal/truth) as the reference."""
+
+import signal
+import time
+import unittest
+
+from harness import DemoApp, Loopcanary, Workdir, canary_config, wait_for
+
+INTERVAL_S = 0.010
+
+
+def stall_counters(lc):
+    m = lc.metrics()
+    return (m.get("loopcanary_stall_seconds_total", target="demo"),
+            m.get("loopcanary_stalls_total", target="demo"))
+
+
+def wait_known_and_healthy(lc, timeout=15):
+    wait_for(lambda: lc.target_status("demo")["status"] == 0, timeout,
+             message="the status to become healthy")
+
+
+def watch_status(lc, until):
+    """Polls /api/v1/status until CLOCK_MONOTONIC `until`; returns
+    [(monotonic time of the answer, status, status json)]."""
+    seen = []
+    while time.monotonic() < until:
+        t = lc.target_status("demo")
+        seen.append((time.monotonic(), t["status"], t))
+        time.sleep(0.01)
+    return seen
+
+
+class StallAccuracy(unittest.TestCase):
+    """A block of D ms adds D ± (interval + 20 ms) stall seconds and exactly
+    one stall, however many probes were stuck in it."""
+
+    def test_blocks_of_100_600_3000_ms(self):
+        with Workdir() as tmp:
+            app = DemoApp(tmp)
+            lc = Loopcanary(tmp, canary_config(app.url, interval="10ms"))
+            try:
+                wait_known_and_healthy(lc)
+                for n, d_ms in enumerate((100, 600, 3000), start=1):
+                    with self.subTest(block_ms=d_ms):
+                        s0, n0 = stall_counters(lc)
+                        app.block(d_ms, delay_ms=100)
+                        block = app.wait_block_done(n, timeout=d_ms / 1000 + 5)[-1]
+                        inside = block["end"] - block["start"]
+                        # Wait until every probe stuck in the block has settled.
+                        wait_for(lambda: lc.target_status("demo")["signals"]
+                                 ["stall_in_progress_seconds"] == 0, 5, message="settled")
+                        time.sleep(0.3)
+                        s1, n1 = stall_counters(lc)
+                        measured = s1 - s0
+                        self.assertAlmostEqual(measured, inside, delta=INTERVAL_S + 0.020,
+                                               msg=f"block {inside:.3f}s measured {measured:.3f}s")
+                        self.assertEqual(n1 - n0, 1)
+                        time.sleep(0.5)
+            finally:
+                lc.stop()
+                app.stop()
+
+
+class StatusDuringAndAfterBlocks(unittest.TestCase):
+    def test_600ms_block_is_critical_before_it_ends_then_steps_back_to_healthy(self):
+        with Workdir() as tmp:
+            app = DemoApp(tmp)
+            # A 3 s window so the block leaves it soon; hold 3 evaluations of 1 s.
+            lc = Loopcanary(tmp, canary_config(app.url, interval="10ms", window="3s"))
+            try:
+                wait_known_and_healthy(lc)
+                scheduled = app.block(600, delay_ms=300)
+                start = scheduled["now"] + 0.3
+                seen = watch_status(lc, until=start + 1.0)
+                block = app.wait_block_done(1, timeout=5)[-1]
+                during = [s for t, s, _ in seen if block["start"] < t < block["end"]]
+                self.assertTrue(during, "polled during the block")
+                self.assertIn(2, during, f"critical before the block ended; saw {during}")
+                self.assertNotIn(3, during, "600 ms is not unresponsive")
+
+                # Steps back one level at a time, to healthy, once the block has
+                # left the window: W + 2 levels × hold × 1 s, plus slack.
+                trail = []
+                deadline = block["end"] + 3 + 2 * 3 + 3
+                while time.monotonic() < deadline:
+                    trail.append(lc.target_status("demo")["status"])
+                    if trail[-1] == 0:
+                        break
+                    time.sleep(0.1)
+                self.assertEqual(trail[-1], 0, f"back to healthy; trail {trail}")
+                levels = [s for i, s in enumerate(trail) if i == 0 or s != trail[i - 1]]
+                self.assertEqual(levels, sorted(levels, reverse=True), f"monotonic: {levels}")
+                self.assertTrue(all(a - b == 1 for a, b in zip(levels, levels[1:])),
+                                f"one level at a time: {levels}")
+            finally:
+                lc.stop()
+                app.stop()
+
+    def test_3s_block_is_unresponsive_before_it_ends(self):
+        with Workdir() as tmp:
+            app = DemoApp(tmp)
+            lc = Loopcanary(tmp, canary_config(app.url, interval="10ms"))
+            try:
+                wait_known_and_healthy(lc)
+                scheduled = app.block(3000, delay_ms=200)
+                seen = watch_status(lc, until=scheduled["now"] + 0.2 + 3.2)
+                block = app.wait_block_done(1, timeout=5)[-1]
+                during = [(round(t - block["start"], 2), s) for t, s, _ in seen
+                          if block["start"] < t < block["end"]]
+                self.assertIn(3, [s for _, s in during], f"unresponsive during the block: {during}")
+                first = next(t for t, s in during if s == 3)
+                self.assertLess(first, 2.5, "stall in progress ≥ 2 s makes it unresponsive")
+                status = lc.target_status("demo")
+                starvation = next(f for f in status["findings"]
+                                  if f["finding"] == "event_loop_starvation")
+                self.assertTrue(starvation["active"])
+                self.assertTrue(any(e["holds"] for e in starvation["evidence"]))
+            finally:
+                lc.stop()
+                app.stop()
+
+
+class HealthyTraffic(unittest.TestCase):
+    def test_30s_of_healthy_traffic_adds_no_stall_and_stays_healthy(self):
+        with Workdir() as tmp:
+            app = DemoApp(tmp)
+            lc = Loopcanary(tmp, canary_config(app.url, interval="10ms"))
+            try:
+                wait_known_and_healthy(lc)
+                s0, n0 = stall_counters(lc)
+                statuses = set()
+                end = time.monotonic() + 30
+                while time.monotonic() < end:
+                    statuses.add(lc.target_status("demo")["status"])
+                    time.sleep(0.1)
+                s1, n1 = stall_counters(lc)
+                self.assertEqual(statuses, {0})
+                self.assertEqual(s1 - s0, 0)
+                self.assertEqual(n1 - n0, 0)
+            finally:
+                lc.stop()
+                app.stop()
+
+
+class OutsideInMatchesInside(unittest.TestCase):
+    def test_outside_in_max_lag_within_20_percent_of_the_inside_one(self):
+        with Workdir() as tmp:
+            app = DemoApp(tmp)
+            lc = Loopcanary(tmp, canary_config(app.url, interval="10ms"))
+            try:
+                wait_known_and_healthy(lc)
+                app.truth(reset=True)
+                app.block(600, delay_ms=100)
+                app.wait_block_done(1, timeout=5)
+                wait_for(lambda: lc.target_status("demo")["signals"]["stall_in_progress_seconds"] == 0,
+                         5, message="settled")
+                time.sleep(0.3)
+                outside = lc.target_status("demo")["signals"]["stall_max_seconds"]
+                inside = app.truth(reset=True)["loop_lag"]["max_seconds"]
+                self.assertGreater(inside, 0.5)
+                self.assertAlmostEqual(outside, inside, delta=0.2 * inside,
+                                       msg=f"outside {outside:.3f}s inside {inside:.3f}s")
+                m = lc.metrics()
+                self.assertGreaterEqual(m.get("loopcanary_lag_seconds_count", target="demo"), 50)
+                self.assertGreater(m.get("loopcanary_busy_ratio", target="demo"), 0.03)
+            finally:
+                lc.stop()
+                app.stop()
+
+
+class ProberStarvation(unittest.TestCase):
+    """A frozen prober must say so, not blame the healthy target."""
+
+    def test_sigstop_of_loopcanary_raises_prober_starved_not_critical(self):
+        with Workdir() as tmp:
+            app = DemoApp(tmp)
+            lc = Loopcanary(tmp, canary_config(app.url, interval="10ms"))
+            try:
+                wait_known_and_healthy(lc)
+                s0, n0 = stall_counters(lc)
+                lc.process.signal(signal.SIGSTOP)
+                time.sleep(1.0)
+                lc.process.signal(signal.SIGCONT)
+                statuses = []
+                starved = False
+                end = time.monotonic() + 3
+                while time.monotonic() < end:
+                    t = lc.target_status("demo")
+                    statuses.append(t["status"])
+                    starved = starved or any(f["finding"] == "prober_starved" and f["active"]
+                                             for f in t["findings"])
+                    time.sleep(0.05)
+                self.assertTrue(starved, "prober_starved raised")
+                self.assertNotIn(2, statuses)
+                self.assertNotIn(3, statuses)
+                self.assertIn(-1, statuses, "the status says unknown while the prober is starved")
+                s1, n1 = stall_counters(lc)
+                self.assertEqual(s1 - s0, 0, "a frozen prober adds no stall seconds")
+                self.assertEqual(n1 - n0, 0)
+                m = lc.metrics()
+                self.assertEqual(m.get("loopcanary_finding", target="demo", finding="prober_starved"), 1)
+                self.assertGreaterEqual(m.get("loopcanary_prober_lag_seconds"), 0)
+            finally:
+                lc.stop()
+                app.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
