@@ -109,12 +109,13 @@ struct Global {
   Duration baseline_window = 60s;     ///< history for the baseline and Q of HOL
   Duration self_lag_limit = 5ms;      ///< prober lateness beyond which samples are unreliable
   Duration evaluation_interval = 1s;  ///< cadence of the status machine's exits
-  /// Histogram bucket upper bounds in seconds: 0.5 ms doubling to 32 s.
+  /// Histogram bucket upper bounds in seconds: 0.5 ms doubling to 32 s
+  /// (0.0005 · 2^16 = 32.768 s, so a 30 s route timeout has a bucket).
   std::vector<double> buckets = default_buckets();
 
   static std::vector<double> default_buckets() {
     std::vector<double> b;
-    for (double v = 0.0005; v <= 32.0 + 1e-9; v *= 2) b.push_back(v);
+    for (int i = 0; i <= 16; ++i) b.push_back(0.0005 * static_cast<double>(1 << i));
     return b;
   }
 };

@@ -153,14 +153,14 @@ TEST_CASE("a minimal config gets every default of config.hpp", "[config][load][d
     CHECK(g.baseline_window == 60s);
     CHECK(g.self_lag_limit == 5ms);
     CHECK(g.evaluation_interval == 1s);
-    // 0.5 ms doubling; config.hpp stops at the last bound <= 32 s, i.e. 16.384 s.
+    // 0.5 ms doubling to 32 s: the last bound, 32.768 s, covers a 30 s timeout.
     REQUIRE(g.buckets == Global::default_buckets());
-    REQUIRE(g.buckets.size() == 16);
+    REQUIRE(g.buckets.size() == 17);
     CHECK(g.buckets.front() == Approx(0.0005));
     for (std::size_t i = 1; i < g.buckets.size(); ++i) {
       CHECK(g.buckets[i] == Approx(2 * g.buckets[i - 1]));
     }
-    CHECK(g.buckets.back() == Approx(16.384));
+    CHECK(g.buckets.back() == Approx(32.768));
   }
 
   SECTION("target") {
