@@ -133,9 +133,12 @@ std::optional<UslPoint> RouteSignals::point(const Step& step, TimePoint now) con
   const TimePoint end = step.end.value_or(now);
   const double duration = seconds(end - step.start);
   if (step.concurrency < 1 || duration < 1.0 || step.completions == 0) return std::nullopt;
+  const double latency = step.latency_sum / static_cast<double>(step.completions);
+  // Closed loop with no think time: Little's law gives X = N / R exactly, where
+  // counting completions over the step would also count the ramp-up of its
+  // first requests and the drain after its last.
   return UslPoint{static_cast<double>(step.concurrency),
-                  static_cast<double>(step.completions) / duration,
-                  step.latency_sum / static_cast<double>(step.completions)};
+                  static_cast<double>(step.concurrency) / latency, latency};
 }
 
 RouteView RouteSignals::view(TimePoint now) {
