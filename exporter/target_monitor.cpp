@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "exporter/log.hpp"
+
 namespace loopcanary::exporter {
 
 namespace {
@@ -81,6 +83,28 @@ void TargetMonitor::canary_sample(std::size_t canary, const probes::Sample& samp
     m.duration->Observe(latency);
     second_latency_max_ = std::max(second_latency_max_, latency);
   }
+}
+
+void TargetMonitor::canary_error(std::size_t canary, probes::Outcome outcome,
+                                 const std::string& detail) {
+  constexpr auto kErrorLogEvery = std::chrono::seconds(10);
+  const auto now = probes::Clock::now();
+  std::uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(mutex_);
+    ErrorLog& entry = error_logs_[{canary, outcome}];
+    if (entry.last && now - *entry.last < kErrorLogEvery) {
+      ++entry.suppressed;
+      return;
+    }
+    entry.last = now;
+    suppressed = std::exchange(entry.suppressed, 0);
+  }
+  log::warn("probe failed", {{"target", name_},
+                             {"canary", canary_names_[canary]},
+                             {"reason", std::string(probes::name(outcome))},
+                             {"err", detail},
+                             {"similar_since_last_log", std::to_string(suppressed)}});
 }
 
 void TargetMonitor::route_started(std::size_t route, std::uint64_t request, probes::TimePoint at) {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <deque>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -45,6 +46,8 @@ class TargetMonitor : public probes::ProbeSink {
 
   void canary_scheduled(std::size_t canary, probes::TimePoint intended) override;
   void canary_sample(std::size_t canary, const probes::Sample& sample) override;
+  void canary_error(std::size_t canary, probes::Outcome outcome,
+                    const std::string& detail) override;
   void route_started(std::size_t route, std::uint64_t request, probes::TimePoint at) override;
   void route_sample(std::size_t route, std::uint64_t request,
                     const probes::Sample& sample) override;
@@ -81,6 +84,13 @@ class TargetMonitor : public probes::ProbeSink {
   TargetView view_;
   Assessment assessment_;
   std::vector<Duration> lag_observations_;
+
+  // Failure logs, at most one per (canary, reason) every kErrorLogEvery.
+  struct ErrorLog {
+    std::optional<probes::TimePoint> last;
+    std::uint64_t suppressed = 0;
+  };
+  std::map<std::pair<std::size_t, probes::Outcome>, ErrorLog> error_logs_;
 
   // Sparkline history.
   std::deque<HistoryPoint> history_;

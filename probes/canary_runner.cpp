@@ -84,19 +84,28 @@ void CanaryRunner::dispatch() {
           std::make_unique<HttpConnection>(io_.get_executor(), tls_, next_connection_id_++);
     }
     ++active_;
-    net::co_spawn(io_, request_loop(std::move(connection)), net::detached);
+    // Take the batch now, not when the coroutine first runs (co_spawn only
+    // posts it): otherwise the same waiting probe keeps this loop spawning
+    // until every slot is used, max_in_flight coroutines for one probe when
+    // keepalive is off.
+    net::co_spawn(io_, request_loop(std::move(connection), book_.take(Clock::now())),
+                  net::detached);
   }
 }
 
-net::awaitable<void> CanaryRunner::request_loop(std::unique_ptr<HttpConnection> connection) {
-  while (!stopping_ && book_.has_waiting()) {
-    const ProbeBook::Batch batch = book_.take(Clock::now());
+net::awaitable<void> CanaryRunner::request_loop(std::unique_ptr<HttpConnection> connection,
+                                                ProbeBook::Batch batch) {
+  while (!stopping_) {
     live_.insert(connection.get());
     const Exchange result = co_await connection->exchange(endpoint_, spec_, batch.deadline);
     live_.erase(connection.get());
     if (stopping_) co_return;
+    if (result.outcome != Outcome::ok)
+      sink_.canary_error(index_, result.outcome, connection->last_error());
     expire(Clock::now());
     for (const Sample& s : book_.complete(batch.id, result)) emit(s);
+    if (!book_.has_waiting()) break;
+    batch = book_.take(Clock::now());
   }
   --active_;
   if (!stopping_ && canary_.keepalive && connection->is_open()) {

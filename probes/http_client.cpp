@@ -252,8 +252,13 @@ net::awaitable<Exchange> HttpConnection::attempt(const Endpoint& endpoint, const
     last_error_ = ec.message();
     retryable = reused && gone_before_answer;
     close();
-  } else if (!keep_alive) {
-    close();
+  } else {
+    if (result.outcome == Outcome::bad_status) {
+      last_error_ = "status " + std::to_string(result.status) + " is not in expect.status";
+    } else if (result.outcome == Outcome::bad_body) {
+      last_error_ = "the body does not match expect.body_regex";
+    }
+    if (!keep_alive) close();
   }
   co_return result;
 }

@@ -2,6 +2,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "probes/sample.hpp"
 
@@ -19,6 +20,10 @@ class ProbeSink {
   virtual void canary_scheduled(std::size_t canary, TimePoint intended) = 0;
   /// A canary probe ended, in any way.
   virtual void canary_sample(std::size_t canary, const Sample& sample) = 0;
+  /// A canary request failed; `detail` says why in words (the OpenSSL verify
+  /// result, the socket error, the unexpected status). For logs only.
+  virtual void canary_error(std::size_t /*canary*/, Outcome /*outcome*/,
+                            const std::string& /*detail*/) {}
 
   /// A heavy request of `route` was issued (intended) at `started`.
   virtual void route_started(std::size_t route, std::uint64_t request, TimePoint started) = 0;
