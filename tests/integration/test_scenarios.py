@@ -118,7 +118,6 @@ class ExecutorSaturation(unittest.TestCase):
                 self.assertIsNotNone(sync["executor_capacity_estimate"])
                 self.assertAlmostEqual(sync["executor_capacity_estimate"], 40, delta=5,
                                        msg=f"steps {sync['steps']}")
-                print("steps", sync["steps"], "S", sync["service_time_seconds"])
                 top = [a for n, a, _, _, _ in samples if n == 64 and a is not None]
                 self.assertTrue(top and max(top) >= 1.5, f"amplification at N=64: {top}")
                 self.assertTrue(any(f for _, _, f, _, _ in samples),
