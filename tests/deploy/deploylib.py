@@ -20,9 +20,6 @@ ALERT_RULES = os.path.join(DEPLOY, "prometheus", "alert-rules.yml")
 METRICS_DOC = os.path.join(SOURCE, "docs", "metrics.md")
 RUNBOOK = os.path.join(SOURCE, "docs", "runbook.md")
 
-# Series Prometheus itself makes, which dashboards and alerts may use.
-PROMETHEUS_SERIES = {"ALERTS", "ALERTS_FOR_STATE", "up"}
-
 # What Grafana would put in for its built-in variables: a 5s scrape interval
 # (the lab's datasource timeInterval) makes $__rate_interval 4 x 5s.
 GRAFANA_BUILTINS = {"__rate_interval": "20s", "__interval": "5s", "__range": "10m"}
