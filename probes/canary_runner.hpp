@@ -41,7 +41,9 @@ class CanaryRunner {
 
  private:
   net::awaitable<void> schedule_loop();
-  net::awaitable<void> request_loop(std::unique_ptr<HttpConnection> connection);
+  /// Runs `batch` (taken by dispatch), then further waiting probes, on `connection`.
+  net::awaitable<void> request_loop(std::unique_ptr<HttpConnection> connection,
+                                    ProbeBook::Batch batch);
   void dispatch();
   void emit(const Sample& sample);
   void expire(TimePoint now);
