@@ -167,21 +167,28 @@ RouteView RouteSignals::view(TimePoint now) {
     v.hol_delay = std::max(Duration{}, h_.mean_e() - e_q);
   }
 
-  // Queue amplification: mean latency now over the service time.
+  // Queue amplification: mean latency now over the service time. "Now" is the
+  // current step once it has enough completions; until then the window, so the
+  // value does not vanish for a moment at every step change.
   v.service_time = settings_.service_time ? settings_.service_time : learned_service_time_;
-  TimePoint since = window_start;
-  if (running_ && !ramp_.empty()) since = std::max(since, ramp_.back().start);
-  std::size_t count = 0;
-  double sum = 0;
-  for (const auto& c : completions_) {
-    if (c.done < since) continue;
-    ++count;
-    sum += seconds(c.latency);
-  }
-  if (count >= kMinCompleted) {
-    v.mean_latency = from_seconds(sum / static_cast<double>(count));
+  const auto mean_since = [&](TimePoint since) -> std::optional<double> {
+    std::size_t count = 0;
+    double sum = 0;
+    for (const auto& c : completions_) {
+      if (c.done < since) continue;
+      ++count;
+      sum += seconds(c.latency);
+    }
+    if (count < kMinCompleted) return std::nullopt;
+    return sum / static_cast<double>(count);
+  };
+  std::optional<double> mean;
+  if (running_ && !ramp_.empty()) mean = mean_since(std::max(window_start, ramp_.back().start));
+  if (!mean) mean = mean_since(window_start);
+  if (mean) {
+    v.mean_latency = from_seconds(*mean);
     if (v.service_time && *v.service_time > Duration::zero()) {
-      v.amplification = sum / static_cast<double>(count) / seconds(*v.service_time);
+      v.amplification = *mean / seconds(*v.service_time);
     }
   }
 
@@ -197,7 +204,21 @@ RouteView RouteSignals::view(TimePoint now) {
       }
     }
   }
-  if (v.steps.size() >= 4) v.knee = saturation_concurrency(v.steps);
+  if (v.steps.size() >= 4) {
+    std::optional<int> knee = saturation_concurrency(v.steps);
+    // A pool of c workers stops scaling at c: when the capacity is known, the
+    // knee is no later than it (USL's smooth curve puts a hard cap's knee past
+    // the cap, about 60 for anyio's 40 threads).
+    if (v.capacity) {
+      const int cap = std::max(1, static_cast<int>(*v.capacity));
+      knee = knee ? std::min(*knee, cap) : cap;
+    }
+    // Only a knee inside the range the ramp has tested was observed; beyond
+    // it is extrapolation, and it moves with every new step.
+    double tested = 0;
+    for (const auto& p : v.steps) tested = std::max(tested, p.concurrency);
+    if (knee && *knee <= tested) v.knee = knee;
+  }
   return v;
 }
 
