@@ -2,14 +2,18 @@
 
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
+#include <openssl/x509v3.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
-#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/version.hpp>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
 #include <stdexcept>
 
 #include "probes/checks.hpp"
@@ -21,6 +25,12 @@ namespace {
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 
 std::string user_agent() { return "loopcanary/" LOOPCANARY_VERSION; }
+
+bool is_ip_address(const std::string& host) {
+  boost::system::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
 
 bool is_connection_gone(const boost::system::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
@@ -54,6 +64,10 @@ std::shared_ptr<net::ssl::context> make_tls_context(const config::Tls& tls) {
   ctx->set_verify_mode(net::ssl::verify_peer);
   boost::system::error_code ec;
   if (!tls.ca_file.empty()) {
+    // OpenSSL reports a missing file as a bare "asio.ssl error": say why first.
+    if (!std::ifstream(tls.ca_file)) {
+      throw std::runtime_error("tls.ca_file \"" + tls.ca_file + "\": " + std::strerror(errno));
+    }
     ctx->load_verify_file(tls.ca_file, ec);
     if (ec) {
       throw std::runtime_error("tls.ca_file \"" + tls.ca_file + "\": " + ec.message());
@@ -153,23 +167,39 @@ net::awaitable<bool> HttpConnection::connect(const Endpoint& endpoint, TimePoint
   }
   lowest().socket().set_option(net::ip::tcp::no_delay(true), ec);
   if (secure_) {
-    if (!SSL_set_tlsext_host_name(secure_->native_handle(), endpoint.server_name.c_str())) {
+    SSL* ssl = secure_->native_handle();
+    const bool verify_peer = SSL_CTX_get_verify_mode(tls_->native_handle()) & SSL_VERIFY_PEER;
+    const bool address = is_ip_address(endpoint.server_name);
+    // SNI carries host names only, never a literal address (RFC 6066, 3).
+    if (!address && !SSL_set_tlsext_host_name(ssl, endpoint.server_name.c_str())) {
       ec = boost::system::error_code(static_cast<int>(::ERR_get_error()),
                                      net::error::get_ssl_category());
       fail(Stage::handshake, "TLS SNI: " + ec.message());
       co_return false;
     }
-    if (SSL_CTX_get_verify_mode(tls_->native_handle()) & SSL_VERIFY_PEER) {
-      secure_->set_verify_callback(net::ssl::host_name_verification(endpoint.server_name));
+    if (verify_peer) {
+      // OpenSSL's own name check, so a mismatch is named in the verify result
+      // ("hostname mismatch", "IP address mismatch"); a verify callback that
+      // returns false leaves it "unspecified certificate verification error".
+      X509_VERIFY_PARAM* param = SSL_get0_param(ssl);
+      X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+      const int set = address ? X509_VERIFY_PARAM_set1_ip_asc(param, endpoint.server_name.c_str())
+                              : X509_VERIFY_PARAM_set1_host(param, endpoint.server_name.c_str(), 0);
+      if (set != 1) {
+        ec = boost::system::error_code(static_cast<int>(::ERR_get_error()),
+                                       net::error::get_ssl_category());
+        fail(Stage::handshake, "TLS server name \"" + endpoint.server_name + "\" is not usable");
+        co_return false;
+      }
     }
     lowest().expires_at(deadline);
     co_await secure_->async_handshake(net::ssl::stream_base::client,
                                       net::redirect_error(net::use_awaitable, ec));
     if (ec) {
       std::string detail = "TLS handshake with " + endpoint.server_name + ": " + ec.message();
-      const long verify = SSL_get_verify_result(secure_->native_handle());
-      if (verify != X509_V_OK) {
-        detail += " (certificate verify failed: ";
+      const long verify = SSL_get_verify_result(ssl);
+      if (verify_peer && verify != X509_V_OK) {
+        detail += " (";
         detail += X509_verify_cert_error_string(verify);
         detail += ")";
       }
