@@ -15,6 +15,7 @@
 #include "exporter/http_server.hpp"
 #include "exporter/log.hpp"
 #include "exporter/starter_config.hpp"
+#include "exporter/web_config.hpp"
 
 namespace {
 
@@ -40,6 +41,17 @@ std::shared_ptr<const config::Config> load(const std::string& file) {
   }
 }
 
+/// Loads --web.config.file or prints every error and returns nullopt.
+std::optional<exporter::WebConfig> load_web(const std::string& file) {
+  try {
+    return exporter::load_web_config(file);
+  } catch (const config::ConfigError& e) {
+    std::cerr << "loopcanary: --web.config.file " << file << " is not valid:\n";
+    for (const auto& err : e.errors()) std::cerr << "  " << err << "\n";
+    return std::nullopt;
+  }
+}
+
 int write_starter(const std::string& output, bool force) {
   if (output == "-") {
     std::cout << exporter::kStarterConfig;
@@ -60,7 +72,8 @@ int write_starter(const std::string& output, bool force) {
 }
 
 int serve(const std::shared_ptr<const config::Config>& config, exporter::App::Options app_options,
-          const std::string& listen, const exporter::RouterOptions& router_options) {
+          const std::string& listen, const exporter::RouterOptions& router_options,
+          const exporter::WebConfig& web) {
   const auto endpoint = exporter::parse_listen_address(listen);
   if (!endpoint) {
     std::cerr << "loopcanary: --web.listen-address \"" << listen
@@ -75,20 +88,42 @@ int serve(const std::shared_ptr<const config::Config>& config, exporter::App::Op
     return kBadInput;
   }
 
+  // --web.config.file: TLS and basic auth in front of every route.
+  std::shared_ptr<net::ssl::context> tls;
+  if (web.tls) {
+    try {
+      tls = exporter::make_server_tls_context(*web.tls);
+    } catch (const std::exception& e) {
+      std::cerr << "loopcanary: --web.config.file: " << e.what() << "\n";
+      return kBadInput;
+    }
+  }
+  exporter::HttpServer::Guard guard;
+  if (!web.basic_auth_users.empty()) {
+    guard = [&web, cache = std::make_shared<exporter::CredentialCache>()](
+                const exporter::Request& request) {
+      return exporter::authorize(request, web, cache.get());
+    };
+  }
+
   net::io_context server_io;
   std::unique_ptr<exporter::HttpServer> server;
   try {
     server = std::make_unique<exporter::HttpServer>(
         server_io, *endpoint,
-        [&app, router_options](const exporter::Request& request) {
-          return exporter::handle_request(request, *app, router_options);
+        [&app, &web, router_options](const exporter::Request& request) {
+          exporter::Response response = exporter::handle_request(request, *app, router_options);
+          exporter::add_configured_headers(response, web);
+          return response;
         },
-        exporter::HttpServer::Options{});
+        exporter::HttpServer::Options{}, tls, guard);
   } catch (const boost::system::system_error& e) {
     exporter::log::error("cannot listen", {{"address", listen}, {"err", e.code().message()}});
     return 1;
   }
-  exporter::log::info("listening", {{"address", endpoint_text(server->local_endpoint())}});
+  exporter::log::info("listening", {{"address", endpoint_text(server->local_endpoint())},
+                                    {"tls", tls ? "true" : "false"},
+                                    {"basic_auth", guard ? "true" : "false"}});
   app->start();
   server->start();
   std::thread server_thread([&server_io] { server_io.run(); });
@@ -130,6 +165,7 @@ int main(int argc, char** argv) {
 
   std::string config_file = "loopcanary.yaml";
   std::string listen = ":19420";
+  std::string web_config_file;
   std::string log_level = "info";
   std::string log_format = "logfmt";
   bool check = false;
@@ -141,6 +177,8 @@ int main(int argc, char** argv) {
   cli.add_flag("--config.check", check, "Validate the configuration, print every error, exit");
   cli.add_option("--web.listen-address", listen, "Address to serve /metrics and the API on")
       ->capture_default_str();
+  cli.add_option("--web.config.file", web_config_file,
+                 "TLS and basic auth for this server (Prometheus exporter-toolkit web config)");
   cli.add_flag("--web.enable-lifecycle", router_options.enable_lifecycle,
                "Enable POST /-/reload (SIGHUP always reloads)");
   cli.add_flag("--web.enable-admin-api", router_options.enable_admin_api,
@@ -191,6 +229,11 @@ int main(int argc, char** argv) {
 
   auto config = load(config_file);
   if (!config) return kBadInput;
+  std::optional<exporter::WebConfig> web = exporter::WebConfig{};
+  if (!web_config_file.empty() && !audit->parsed()) {
+    web = load_web(web_config_file);
+    if (!web) return kBadInput;
+  }
   if (check) {
     std::size_t canaries = 0, routes = 0;
     for (const auto& t : config->targets) {
@@ -200,6 +243,10 @@ int main(int argc, char** argv) {
     std::cout << config_file << ": valid (" << config->targets.size() << " targets, " << canaries
               << " canaries, " << routes << " routes, " << config->scenarios.size()
               << " scenarios)\n";
+    if (!web_config_file.empty()) {
+      std::cout << web_config_file << ": valid (TLS " << (web->tls ? "on" : "off") << ", "
+                << web->basic_auth_users.size() << " basic auth users)\n";
+    }
     return 0;
   }
   if (audit->parsed()) {
@@ -217,5 +264,5 @@ int main(int argc, char** argv) {
     }
     app_options.scenario = scenario;
   }
-  return serve(config, std::move(app_options), listen, router_options);
+  return serve(config, std::move(app_options), listen, router_options, *web);
 }

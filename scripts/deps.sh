@@ -14,6 +14,8 @@ packages=(
   python3 python3-fastapi python3-uvicorn python3-prometheus-client python3-yaml
   # real Prometheus, promtool, Alertmanager, amtool, yamllint, openssl CLI, curl
   prometheus prometheus-alertmanager yamllint openssl curl procps
+  # --web.config.file: libxcrypt's crypt_r for bcrypt; htpasswd makes the test hashes
+  libcrypt-dev apache2-utils
 )
 
 missing=()
