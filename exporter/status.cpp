@@ -160,6 +160,10 @@ void StatusMachine::update(TimePoint now, const Assessment& a) {
     last_evaluation_ = now;
     return;
   }
+  // A relapse (this level's entry holding again) is an entry, checked on every
+  // update: it restarts the count even between two evaluations, or a block
+  // seen only between them would let the level step down under it.
+  if (a.entry >= level_) exits_held_ = 0;
   if (last_evaluation_ && now - *last_evaluation_ < evaluation_interval_) return;
   last_evaluation_ = now;
   if (level_ > Level::healthy && a.entry < level_ && a.exit_holds[static_cast<int>(level_)]) {
