@@ -265,6 +265,18 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
   for (auto it = outstanding_.lower_bound({window_start, 0}); it != outstanding_.end(); ++it) {
     ++v.evidence;
   }
+  // Probes that ended but wait to settle behind an older outstanding one were
+  // timed all the same: without them one hung probe would make most of W look
+  // like missing evidence (and the status unknown).
+  for (auto it = pending_.lower_bound(window_start); it != pending_.end(); ++it) {
+    const Sample& s = it->second.sample;
+    if (s.outcome == Outcome::dropped) continue;
+    if (overlaps_lag(s.intended, s.done)) {
+      ++v.unreliable;
+    } else {
+      ++v.evidence;
+    }
+  }
 
   Duration stalled{};
   for (const auto& [from, to] : stall_segments_) stalled += overlap(from, to, window_start, now);
