@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 
 namespace loopcanary::exporter {
@@ -42,9 +43,28 @@ std::optional<UslFit> fit_usl(const std::vector<UslPoint>& points) {
   return fit;
 }
 
+namespace {
+
+/// κ > 0 beyond rounding: its term must matter at the largest N measured.
+/// Data without coherency (Amdahl's law) fit κ = ±1e-17, and a "positive" one
+/// would put the knee at ~10⁸ clients instead of falling back to the
+/// model-free knee.
+bool kappa_positive(const UslFit& fit, const std::vector<UslPoint>& points) {
+  double n_max = 0, y_max = 0;
+  for (const auto& p : points) {
+    if (p.concurrency < 1 || p.throughput <= 0 || p.concurrency <= n_max) continue;
+    n_max = p.concurrency;
+    y_max = p.concurrency * fit.lambda / p.throughput - 1.0;
+  }
+  return fit.kappa * n_max * (n_max - 1.0) > 1e-9 * (1.0 + std::abs(y_max));
+}
+
+}  // namespace
+
 std::optional<int> saturation_concurrency(const std::vector<UslPoint>& points) {
-  if (auto fit = fit_usl(points); fit && fit->kappa > 0 && fit->sigma < 1) {
-    return static_cast<int>(std::floor(std::sqrt((1.0 - fit->sigma) / fit->kappa)));
+  if (auto fit = fit_usl(points); fit && fit->sigma < 1 && kappa_positive(*fit, points)) {
+    const double knee = std::floor(std::sqrt((1.0 - fit->sigma) / fit->kappa));
+    return static_cast<int>(std::min(knee, static_cast<double>(std::numeric_limits<int>::max())));
   }
   if (points.empty()) return std::nullopt;
   std::vector<UslPoint> sorted = points;

@@ -24,7 +24,8 @@ struct UslFit {
 /// points with distinct N; nullopt otherwise.
 std::optional<UslFit> fit_usl(const std::vector<UslPoint>& points);
 
-/// The concurrency knee: ⌊sqrt((1−σ)/κ)⌋ when the fit has κ > 0 and σ < 1;
+/// The concurrency knee: ⌊sqrt((1−σ)/κ)⌋ when the fit has κ > 0 (beyond
+/// rounding: its term matters at the largest N) and σ < 1;
 /// otherwise the model-free knee, the smallest N with R(N) ≥ 2·R(lowest N);
 /// nullopt when neither exists.
 std::optional<int> saturation_concurrency(const std::vector<UslPoint>& points);
