@@ -71,19 +71,22 @@ std::optional<Duration> parse_duration(std::string_view text) {
 }
 
 std::string format_duration(Duration d) {
-  std::int64_t ns = d.count();
-  if (ns == 0) return "0s";
+  if (d == Duration::zero()) return "0s";
   std::string out;
-  if (ns < 0) {
+  // The magnitude in unsigned arithmetic: negating the most negative count
+  // would overflow (undefined behaviour) in int64.
+  auto ns = static_cast<std::uint64_t>(d.count());
+  if (d < Duration::zero()) {
     out = "-";
-    ns = -ns;
+    ns = 0 - ns;
   }
   for (const Unit& u : kUnits) {
     if (u.suffix == "y" || u.suffix == "w") continue;  // days read better for config echoes
-    if (ns >= u.nanoseconds) {
-      out += std::to_string(ns / u.nanoseconds);
+    const auto unit = static_cast<std::uint64_t>(u.nanoseconds);
+    if (ns >= unit) {
+      out += std::to_string(ns / unit);
       out += u.suffix;
-      ns %= u.nanoseconds;
+      ns %= unit;
     }
   }
   if (ns > 0) {  // below a millisecond: say it in microseconds, never silently round
