@@ -32,7 +32,10 @@ Response text(const Request& req, http::status status, std::string body) {
 }
 
 Response json_response(const Request& req, http::status status, const json& body) {
-  return make(req, status, "application/json", body.dump(2) + "\n");
+  // Names echoed from the request target may be any bytes; nlohmann's dump
+  // throws on invalid UTF-8, which would turn a 404 into a 500.
+  return make(req, status, "application/json",
+              body.dump(2, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 Response error_json(const Request& req, http::status status, const std::string& message) {
