@@ -64,3 +64,16 @@ def process_gone(pid):
     except (FileNotFoundError, ProcessLookupError):
         return True
     return False
+
+
+def sanitized(pid):
+    """True when `pid` runs with AddressSanitizer (the asan preset): its
+    quarantine keeps freed memory resident and it runs a few times slower, so
+    RSS figures mean nothing and timing bounds need room; LeakSanitizer at exit
+    judges leaks instead."""
+    with open(f"/proc/{pid}/maps") as f:
+        maps = f.read()
+    if "libasan" in maps or "clang_rt.asan" in maps:
+        return True
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        return b"ASAN_OPTIONS=" in f.read()

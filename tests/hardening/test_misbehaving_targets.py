@@ -15,7 +15,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from faults import FaultServer, harness, open_fds, refused_port, rss_bytes  # noqa: E402
+from faults import FaultServer, harness, open_fds, refused_port, rss_bytes, sanitized  # noqa: E402
 
 REASONS = ("connect_error", "tls_error", "timeout", "bad_status", "bad_body", "reset",
            "protocol_error", "dropped")
@@ -253,6 +253,7 @@ class FlatnessTest(unittest.TestCase):
             self.addCleanup(lc.stop)
             pid = lc.process.pid
             fds_at_start = open_fds(pid)
+            asan = sanitized(pid)
 
             samples = []  # (seconds, probes ended, fds, rss)
             start = time.monotonic()
@@ -299,13 +300,17 @@ class FlatnessTest(unittest.TestCase):
             # below the stall threshold θ (50 ms), so it can never pass for a
             # stall. (A dispatch that spawned max_in_flight coroutines per probe
             # made it 30-90 ms here, and /endless then timed out.)
-            self.assertLess(max_lag, 0.050)
+            self.assertLess(max_lag, 0.100 if asan else 0.050)
 
             # RSS: no growth beyond the tolerance after warm-up. 2 MiB over
             # 10 000 probes is 200 bytes a probe, less than the smallest thing a
             # probe could leak (a connection, a sample kept in a window, a
             # buffer); the growth seen here without a leak is < 1 MiB.
-            self.assertLess(growth, RSS_TOLERANCE)
+            if asan:
+                print("RSS not judged: ASan's quarantine keeps freed memory resident; "
+                      "LeakSanitizer judges leaks when loopcanary exits", file=sys.stderr)
+            else:
+                self.assertLess(growth, RSS_TOLERANCE)
             # fds: bounded by the sockets the config allows at once (the pool of
             # each keep-alive canary, the probes in flight of the others).
             self.assertLessEqual(max(s[2] for s in samples), fds_at_start + slots)
