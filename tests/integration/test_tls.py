@@ -26,7 +26,8 @@ def tls_config(url, tls="", interval="50ms"):
         f"    url: {url}\n"
         f"{tls_line}"
         "    canaries:\n"
-        f"      - {{ name: health, path: /health, interval: {interval}, timeout: 2s,\n"
+        f"      - {{ name: health, path: /health, interval: {interval}, idle_interval: {interval},\n"
+        "          timeout: 2s,\n"
         "          expect: { status: [200], body_regex: '\"ok\"' } }\n"
     )
 
