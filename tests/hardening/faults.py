@@ -11,7 +11,10 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, HERE)
 
 import harness  # noqa: E402
-from fault_server import refused_port  # noqa: E402,F401  (re-exported)
+from fault_server import refused_port  # noqa: E402
+
+__all__ = ["FAULT_SERVER", "FaultServer", "harness", "open_fds", "process_gone", "refused_port",
+           "rss_bytes", "sanitized"]
 
 FAULT_SERVER = os.path.join(HERE, "fault_server.py")
 

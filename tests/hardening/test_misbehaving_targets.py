@@ -8,7 +8,6 @@ file descriptors and RSS (from /proc) must stay flat after warm-up.
 
 import math
 import os
-import statistics
 import sys
 import time
 import unittest
