@@ -74,10 +74,17 @@ net::awaitable<void> HttpServer::accept_loop() {
       continue;
     }
     if (connections_ >= options_.max_connections) {
-      // Over the cap: refuse cheaply rather than starve the ones we serve.
       boost::system::error_code ignored;
-      socket.close(ignored);
-      continue;
+      if (readers_.empty()) {
+        // Every connection is being served right now: refuse this one.
+        socket.close(ignored);
+        continue;
+      }
+      // Make room: drop the client that has kept us waiting longest.
+      Reader* oldest = readers_.front();
+      readers_.pop_front();
+      oldest->evicted = true;
+      oldest->stream->socket().close(ignored);
     }
     net::co_spawn(io_, session(std::move(socket)), net::detached);
   }
@@ -97,13 +104,24 @@ net::awaitable<void> HttpServer::session(tcp::socket socket) {
   beast::ssl_stream<beast::tcp_stream> secure(std::move(socket), *tls_);
   boost::system::error_code ec;
   beast::get_lowest_layer(secure).expires_after(options_.header_timeout);
-  co_await secure.async_handshake(net::ssl::stream_base::server,
-                                  net::redirect_error(net::use_awaitable, ec));
+  ec = co_await read_evictably(beast::get_lowest_layer(secure), [&](auto token) {
+    return secure.async_handshake(net::ssl::stream_base::server, token);
+  });
   if (ec) {
     log::debug("TLS handshake failed", {{"err", ec.message()}});
     co_return;
   }
   co_await serve(secure);
+}
+
+net::awaitable<boost::system::error_code> HttpServer::read_evictably(beast::tcp_stream& lowest,
+                                                                     auto&& operation) {
+  Reader reader{&lowest};
+  const auto position = readers_.insert(readers_.end(), &reader);
+  boost::system::error_code ec;
+  co_await operation(net::redirect_error(net::use_awaitable, ec));
+  if (!reader.evicted) readers_.erase(position);
+  co_return ec;
 }
 
 template <typename Stream>
@@ -118,7 +136,8 @@ net::awaitable<void> HttpServer::serve(Stream& stream) {
     boost::system::error_code ec;
     lowest.expires_after(first ? options_.header_timeout : options_.idle_timeout);
     first = false;
-    co_await http::async_read(stream, buffer, parser, net::redirect_error(net::use_awaitable, ec));
+    ec = co_await read_evictably(
+        lowest, [&](auto token) { return http::async_read(stream, buffer, parser, token); });
     std::optional<Response> response;
     if (ec == http::error::header_limit) {
       response.emplace(http::status::request_header_fields_too_large, 11);

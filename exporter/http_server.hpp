@@ -9,8 +9,10 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <chrono>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -28,8 +30,10 @@ std::optional<tcp::endpoint> parse_listen_address(const std::string& text);
 
 /// The exporter's own HTTP/1.1 server (Beast): one coroutine per connection,
 /// limits on header and body size (431 and 413), a deadline on every read and
-/// write, a cap on concurrent connections. Runs on the io_context it is given;
-/// `handler` is called on that context's thread.
+/// write, a cap on concurrent connections. At the cap, a new connection evicts
+/// the connection that has waited longest for its client to send something, so
+/// idle or slow clients can never lock Prometheus out. Runs on the io_context
+/// it is given; `handler` is called on that context's thread.
 class HttpServer {
  public:
   using Handler = std::function<Response(const Request&)>;
@@ -61,8 +65,18 @@ class HttpServer {
   template <typename Stream>
   net::awaitable<void> serve(Stream& stream);
 
+  /// A session waiting for a client to send (a request, or the TLS
+  /// handshake): the ones evicted, oldest first, when the cap is reached.
+  struct Reader {
+    boost::beast::tcp_stream* stream;
+    bool evicted = false;
+  };
+  net::awaitable<boost::system::error_code> read_evictably(boost::beast::tcp_stream& lowest,
+                                                           auto&& operation);
+
   net::io_context& io_;
   tcp::acceptor acceptor_;
+  std::list<Reader*> readers_;
   Handler handler_;
   Options options_;
   std::shared_ptr<net::ssl::context> tls_;
