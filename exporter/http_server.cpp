@@ -74,17 +74,12 @@ net::awaitable<void> HttpServer::accept_loop() {
       continue;
     }
     if (connections_ >= options_.max_connections) {
-      boost::system::error_code ignored;
-      if (readers_.empty()) {
+      if (!evict_one()) {
         // Every connection is being served right now: refuse this one.
+        boost::system::error_code ignored;
         socket.close(ignored);
         continue;
       }
-      // Make room: drop the client that has kept us waiting longest.
-      Reader* oldest = readers_.front();
-      readers_.pop_front();
-      oldest->evicted = true;
-      oldest->stream->socket().close(ignored);
     }
     net::co_spawn(io_, session(std::move(socket)), net::detached);
   }
@@ -104,7 +99,7 @@ net::awaitable<void> HttpServer::session(tcp::socket socket) {
   beast::ssl_stream<beast::tcp_stream> secure(std::move(socket), *tls_);
   boost::system::error_code ec;
   beast::get_lowest_layer(secure).expires_after(options_.header_timeout);
-  ec = co_await read_evictably(beast::get_lowest_layer(secure), [&](auto token) {
+  ec = co_await read_evictably(beast::get_lowest_layer(secure), false, [&](auto token) {
     return secure.async_handshake(net::ssl::stream_base::server, token);
   });
   if (ec) {
@@ -114,13 +109,28 @@ net::awaitable<void> HttpServer::session(tcp::socket socket) {
   co_await serve(secure);
 }
 
+bool HttpServer::evict_one() {
+  for (auto* list : {&waiting_first_, &waiting_again_}) {
+    if (list->empty()) continue;
+    Reader* oldest = list->front();
+    list->pop_front();
+    oldest->evicted = true;
+    boost::system::error_code ignored;
+    oldest->stream->socket().close(ignored);
+    return true;
+  }
+  return false;
+}
+
 net::awaitable<boost::system::error_code> HttpServer::read_evictably(beast::tcp_stream& lowest,
+                                                                     bool served_before,
                                                                      auto&& operation) {
   Reader reader{&lowest};
-  const auto position = readers_.insert(readers_.end(), &reader);
+  auto& list = served_before ? waiting_again_ : waiting_first_;
+  const auto position = list.insert(list.end(), &reader);
   boost::system::error_code ec;
   co_await operation(net::redirect_error(net::use_awaitable, ec));
-  if (!reader.evicted) readers_.erase(position);
+  if (!reader.evicted) list.erase(position);
   co_return ec;
 }
 
@@ -135,9 +145,10 @@ net::awaitable<void> HttpServer::serve(Stream& stream) {
     parser.body_limit(options_.body_limit);
     boost::system::error_code ec;
     lowest.expires_after(first ? options_.header_timeout : options_.idle_timeout);
+    ec = co_await read_evictably(lowest, !first, [&](auto token) {
+      return http::async_read(stream, buffer, parser, token);
+    });
     first = false;
-    ec = co_await read_evictably(
-        lowest, [&](auto token) { return http::async_read(stream, buffer, parser, token); });
     std::optional<Response> response;
     if (ec == http::error::header_limit) {
       response.emplace(http::status::request_header_fields_too_large, 11);

@@ -65,18 +65,22 @@ class HttpServer {
   template <typename Stream>
   net::awaitable<void> serve(Stream& stream);
 
-  /// A session waiting for a client to send (a request, or the TLS
-  /// handshake): the ones evicted, oldest first, when the cap is reached.
+  /// A session waiting for its client to send (a request, or the TLS
+  /// handshake). At the cap, the oldest that has never sent a request is
+  /// evicted first; a keep-alive client that did (Prometheus between scrapes)
+  /// only when there is no such one.
   struct Reader {
     boost::beast::tcp_stream* stream;
     bool evicted = false;
   };
   net::awaitable<boost::system::error_code> read_evictably(boost::beast::tcp_stream& lowest,
-                                                           auto&& operation);
+                                                           bool served_before, auto&& operation);
+  bool evict_one();
 
   net::io_context& io_;
   tcp::acceptor acceptor_;
-  std::list<Reader*> readers_;
+  std::list<Reader*> waiting_first_;  ///< no request yet, oldest first
+  std::list<Reader*> waiting_again_;  ///< idle keep-alive, oldest first
   Handler handler_;
   Options options_;
   std::shared_ptr<net::ssl::context> tls_;
