@@ -14,12 +14,12 @@
 
 namespace loopcanary::exporter {
 
+using probes::seconds;
+
 namespace {
 
 using nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
-
-double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
 constexpr auto kPoll = std::chrono::milliseconds(50);
 

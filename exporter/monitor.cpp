@@ -8,9 +8,9 @@
 
 namespace loopcanary::exporter {
 
-namespace {
+using probes::seconds;
 
-double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+namespace {
 
 /// How long stop() lets coroutines finish before it stops the contexts hard.
 constexpr auto kStopGrace = std::chrono::milliseconds(700);

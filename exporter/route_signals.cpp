@@ -6,14 +6,10 @@
 
 namespace loopcanary::exporter {
 
-namespace {
+using probes::from_seconds;
+using probes::seconds;
 
-double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
-Duration from_seconds(double s) {
-  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void RouteSignals::CanarySet::push(const Canary& c) {
   items.push_back(c);

@@ -6,14 +6,12 @@
 
 namespace loopcanary::exporter {
 
+using probes::from_seconds;
+using probes::seconds;
+
 namespace {
 
 using probes::Outcome;
-
-double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
-Duration from_seconds(double s) {
-  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
-}
 
 /// Below this, latency differences on loopback are scheduling noise.
 constexpr Duration kMinEpsilon = std::chrono::milliseconds(1);

@@ -4,9 +4,9 @@
 
 namespace loopcanary::exporter {
 
-namespace {
+using probes::seconds;
 
-double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+namespace {
 
 struct Builder {
   std::vector<Evidence>& out;

@@ -4,11 +4,11 @@
 
 namespace loopcanary::exporter {
 
+using probes::seconds;
+
 namespace {
 
 using nlohmann::json;
-
-double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
 
 template <typename T>
 json optional(const std::optional<T>& v) {

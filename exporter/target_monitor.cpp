@@ -6,9 +6,9 @@
 
 namespace loopcanary::exporter {
 
-namespace {
+using probes::seconds;
 
-double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+namespace {
 
 std::optional<double> seconds(const std::optional<Duration>& d) {
   if (!d) return std::nullopt;

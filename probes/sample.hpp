@@ -13,6 +13,12 @@ using Clock = std::chrono::steady_clock;
 using TimePoint = Clock::time_point;
 using Duration = Clock::duration;
 
+/// Seconds as a double: for the metrics boundary, JSON and reports only.
+constexpr double seconds(Duration d) { return std::chrono::duration<double>(d).count(); }
+inline Duration from_seconds(double s) {
+  return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+}
+
 /// Why a probe ended the way it did. Every failure is one of these, and each
 /// is exported as the `reason` label of loopcanary_probe_failures_total.
 enum class Outcome : std::uint8_t {
