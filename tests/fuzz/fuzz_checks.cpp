@@ -65,8 +65,8 @@ const Expectation& fixed_expectation(std::size_t index) {
       // Catastrophic backtracking: Boost.Regex must give up (bad_body), not hang
       // or crash. The time it takes to give up grows with the body (seconds at
       // 16 KiB even optimised, see bench/README.md), so the fuzzer only feeds it
-      // the first 512 bytes and stays fast.
-      make_expectation({200}, "(a+)+$", 512),
+      // 64 bytes, which already have 2^64 paths, and stays fast.
+      make_expectation({200}, "(a+)+$", 64),
       make_expectation({500, 503}, R"(^\s*(error|fail)\w*\s*$)"),
   };
   return all[index % all.size()];

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """Writes the hand-made seeds of tests/fuzz/corpus/ (seed-* files).
 
-The config seeds are the example configs and the loader's test files, then
-minimized: `fuzz_config -merge=1 <empty dir> corpus/fuzz_config` keeps the
-files that add coverage (by content hash), and the others were deleted. The
-other seeds are written here, so a seed that needs a binary prefix
-(fuzz_checks) stays readable. Files not named seed-* were added by `-merge=1`
-from fuzzing runs and are kept as they are. Run from anywhere:
-    python3 tests/fuzz/seeds.py
+The other seeds are written here, so a seed that needs a binary prefix
+(fuzz_checks) stays readable. The config seeds are the example configs and the
+loader's test files, copied only with --config and then minimized:
+`fuzz_config -merge=1 <empty dir> corpus/fuzz_config` names the files that add
+coverage (by content hash); the others were deleted. Files not named seed-*
+were added by `-merge=1` from fuzzing runs and are kept as they are.
+Run from anywhere:
+    python3 tests/fuzz/seeds.py [--config]
 """
 
 import pathlib
 import shutil
 import struct
+import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
@@ -103,7 +105,7 @@ CHECKS = {
     "headers-only": checks(0, response="HTTP/1.1 200 OK\r\nServer: x\r\n"),
     "empty": checks(0, response=""),
     "pathological-body": checks(2, status=200, response=http(
-        ["HTTP/1.1 200 OK", "Content-Length: 401"], "a" * 400 + "b")),
+        ["HTTP/1.1 200 OK", "Content-Length: 61"], "a" * 60 + "b")),
     "error-body": checks(3, status=503, response=http(
         ["HTTP/1.1 503 Service Unavailable", "Content-Length: 7"], "error\r\n")),
     "status-negative": checks(0, status=-1, response="HTTP/1.1 999 Weird\r\n\r\n"),
@@ -173,13 +175,18 @@ def write(target, seeds):
         (out / f"seed-{name}").write_bytes(data)
 
 
-def main():
+def copy_config_seeds():
     config = CORPUS / "fuzz_config"
     config.mkdir(parents=True, exist_ok=True)
     for src in sorted((ROOT / "config" / "examples").glob("*.yaml")):
         shutil.copyfile(src, config / f"seed-{src.stem}")
     for src in sorted((ROOT / "tests" / "config" / "testdata").glob("*.yml")):
         shutil.copyfile(src, config / f"seed-{src.stem}")
+
+
+def main():
+    if "--config" in sys.argv[1:]:
+        copy_config_seeds()
     write("fuzz_units", UNITS)
     write("fuzz_checks", CHECKS)
     write("fuzz_router", ROUTER)
