@@ -81,6 +81,10 @@ class SecureLoopcanary:
     def stop(self):
         return self.lc.stop()
 
+    def log_tail(self):
+        with open(self.lc.process.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")[-3000:]
+
 
 @unittest.skipIf(HTPASSWD is None, "htpasswd (Debian's apache2-utils) is required")
 class TlsAndBasicAuth(unittest.TestCase):
@@ -216,6 +220,8 @@ class FlagsBehindAuth(unittest.TestCase):
                 status, body, _ = server.request("POST", "/api/v1/scenarios/marker/stop",
                                                  headers=auth)
                 self.assertIn(status, (200, 202), body)
+                # A clean exit (under ASan: no leak, no error on the TLS/auth paths).
+                self.assertEqual(server.stop(), 0, server.log_tail())
             finally:
                 server.stop()
 
@@ -250,6 +256,7 @@ class ClientCertificatesAndVersions(unittest.TestCase):
                                                 ConnectionError)):
                             server.request("GET", "/-/healthy", context=ctx)
                 self.assertTrue(server.lc.process.alive())
+                self.assertEqual(server.stop(), 0, server.log_tail())
             finally:
                 server.stop()
 
