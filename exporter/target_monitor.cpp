@@ -12,7 +12,7 @@ namespace {
 
 std::optional<double> seconds(const std::optional<Duration>& d) {
   if (!d) return std::nullopt;
-  return seconds(*d);
+  return probes::seconds(*d);
 }
 
 /// Sparkline length: five minutes at one point per second.
