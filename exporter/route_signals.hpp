@@ -65,6 +65,8 @@ class RouteSignals {
   void classify(TimePoint t, Duration e, bool busy);
 
   RouteView view(TimePoint now);
+  /// Whether a request of this route was in flight at `t`.
+  bool in_flight_at(TimePoint t) const;
 
   /// Requests with at least this many in flight count toward the HOL sets.
   static constexpr std::size_t kMinH = 30;
@@ -101,7 +103,6 @@ class RouteSignals {
     Duration mean_e() const;
   };
 
-  bool in_flight_at(TimePoint t) const;
   void prune(TimePoint now);
   std::optional<UslPoint> point(const Step& step, TimePoint now) const;
 

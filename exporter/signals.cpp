@@ -16,6 +16,11 @@ using probes::Outcome;
 /// Below this, latency differences on loopback are scheduling noise.
 constexpr Duration kMinEpsilon = std::chrono::milliseconds(1);
 
+/// The target sent a response (whatever it said).
+bool answered(Outcome o) {
+  return o == Outcome::ok || o == Outcome::bad_status || o == Outcome::bad_body;
+}
+
 Duration overlap(TimePoint a0, TimePoint a1, TimePoint b0, TimePoint b1) {
   const TimePoint lo = std::max(a0, b0);
   const TimePoint hi = std::min(a1, b1);
@@ -49,6 +54,9 @@ void TargetSignals::canary_sample(std::size_t canary, const Sample& sample) {
     outstanding_.erase(it);
   }
   pending_.emplace(sample.intended, Pending{canary, sample});
+  if (answered(sample.outcome) && (!last_answered_ || sample.intended > *last_answered_)) {
+    last_answered_ = sample.intended;
+  }
 }
 
 void TargetSignals::route_started(std::size_t route, std::uint64_t request, TimePoint at) {
@@ -81,13 +89,14 @@ Duration TargetSignals::baseline_of(std::size_t canary) const {
   if (h.baseline) return *h.baseline;
   // Until there is a baseline, the fastest answer seen is the best guess.
   double best = -1;
-  for (const auto& [t, latency] : h.ok) best = best < 0 ? latency : std::min(best, latency);
+  for (const Healthy& x : h.ok) best = best < 0 ? x.latency : std::min(best, x.latency);
   return best < 0 ? Duration::zero() : from_seconds(best);
 }
 
-void TargetSignals::settle(const Pending& p, std::vector<Duration>* lag_observations) {
+void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_at,
+                           std::vector<Duration>* lag_observations) {
   const Sample& s = p.sample;
-  Settled w{s.intended, Duration::zero(), p.canary, false, false, false, false};
+  Settled w{s.intended, Duration::zero(), Duration::zero(), p.canary, false, false, false, false};
   w.dropped = s.outcome == Outcome::dropped;
   w.failed = !w.dropped && s.outcome != Outcome::ok;
   w.reliable = !w.dropped && !overlaps_lag(s.intended, s.done);
@@ -113,7 +122,12 @@ void TargetSignals::settle(const Pending& p, std::vector<Duration>* lag_observat
 
   History& h = history_[p.canary];
   const Duration latency = s.done - s.intended;
-  if (s.outcome == Outcome::ok) h.ok.push_back({s.intended, seconds(latency)});
+  if (s.outcome == Outcome::ok) {
+    const bool quiet = std::none_of(routes_.begin(), routes_.end(), [&](const RouteSignals& r) {
+      return r.in_flight_at(s.intended);
+    });
+    h.ok.push_back({s.intended, seconds(latency), quiet});
+  }
 
   if (probes::latency_meaningful(s.outcome)) {
     const Duration b = baseline_of(p.canary);
@@ -122,19 +136,25 @@ void TargetSignals::settle(const Pending& p, std::vector<Duration>* lag_observat
     w.meaningful = true;
     if (lag_observations) lag_observations->push_back(e);
 
-    if (e > settings_.stall_threshold) {
+    // A probe overtaken by a later one that was answered was not waiting for
+    // the target to become free (it was answering): its stall ends there. A
+    // single lost request is not a stall; a blocked loop answers no later
+    // probe before the block ends, so real stalls are not shortened.
+    const TimePoint end = overtaken_at ? std::min(s.done, *overtaken_at) : s.done;
+    w.stall_e = std::max(Duration::zero(), end - s.intended - b);
+    if (w.stall_e > settings_.stall_threshold) {
       // The union of [t_i + b, r_i]: a block counts once, however many probes
       // were stuck in it (samples settle in intended order).
       const TimePoint start = s.intended + b;
       const TimePoint from = covered_until_ ? std::max(start, *covered_until_) : start;
-      if (s.done > from) stall_seconds_total_ += seconds(s.done - from);
+      if (end > from) stall_seconds_total_ += seconds(end - from);
       if (!covered_until_ || start > *covered_until_ || stall_segments_.empty()) {
         if (!covered_until_ || start > *covered_until_) ++stalls_total_;
-        stall_segments_.push_back({start, s.done});
+        stall_segments_.push_back({start, end});
       } else {
-        stall_segments_.back().second = std::max(stall_segments_.back().second, s.done);
+        stall_segments_.back().second = std::max(stall_segments_.back().second, end);
       }
-      covered_until_ = covered_until_ ? std::max(*covered_until_, s.done) : s.done;
+      covered_until_ = covered_until_ ? std::max(*covered_until_, end) : end;
     }
 
     const bool busy = e > (h.baseline ? h.epsilon : settings_.stall_threshold);
@@ -149,19 +169,24 @@ void TargetSignals::refresh_baselines(TimePoint now) {
     if (h.ok.size() < kMinBaselineSamples) continue;
     std::vector<double> values;
     values.reserve(h.ok.size());
-    for (const auto& [t, latency] : h.ok) values.push_back(latency);
+    for (const Healthy& x : h.ok) values.push_back(x.latency);
     const double b = *quantile(values, 0.05);
-    // ε comes from healthy answers only: a stall must not widen the band
-    // that decides what counts as slow.
+    h.baseline = from_seconds(b);
+    // ε comes from healthy answers of a quiet target only: neither a stall nor
+    // a heavy route in flight may widen the band that decides what counts as
+    // slow (a route blocking 50 ms of each request widened it to 37 ms within
+    // 20 s, and its HOL faded from 0.24 to 0.09). Without enough quiet answers
+    // (a long scenario), the last ε stands.
     std::vector<double> healthy;
     healthy.reserve(values.size());
     const double theta = seconds(settings_.stall_threshold);
-    for (double v : values) {
-      if (v - b <= theta) healthy.push_back(v);
+    for (const Healthy& x : h.ok) {
+      if (x.quiet && x.latency - b <= theta) healthy.push_back(x.latency);
     }
-    h.baseline = from_seconds(b);
-    const double p99 = quantile(healthy, 0.99).value_or(b);
-    h.epsilon = std::max(kMinEpsilon, from_seconds(p99 - b));
+    if (healthy.size() >= kMinBaselineSamples || h.epsilon == Duration::zero()) {
+      const double p99 = quantile(healthy, 0.99).value_or(b);
+      h.epsilon = std::max(kMinEpsilon, from_seconds(p99 - b));
+    }
   }
 }
 
@@ -178,16 +203,29 @@ void TargetSignals::prune(TimePoint now) {
     lag_episodes_.pop_front();
   }
   for (History& h : history_) {
-    while (!h.ok.empty() && h.ok.front().first < history_start) h.ok.pop_front();
+    while (!h.ok.empty() && h.ok.front().t < history_start) h.ok.pop_front();
   }
 }
 
 TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_observations) {
-  // Settle every sample older than the oldest probe still outstanding.
+  // Settle every sample older than the oldest probe still outstanding, each
+  // with the earliest completion of an answered probe intended after it.
   const TimePoint horizon = outstanding_.empty() ? TimePoint::max() : outstanding_.begin()->first;
-  while (!pending_.empty() && pending_.begin()->first < horizon) {
-    settle(pending_.begin()->second, lag_observations);
-    pending_.erase(pending_.begin());
+  std::size_t settling = 0;
+  for (auto it = pending_.begin(); it != pending_.end() && it->first < horizon; ++it) ++settling;
+  if (settling > 0) {
+    std::vector<std::optional<TimePoint>> overtaken(pending_.size());
+    std::optional<TimePoint> later;
+    std::size_t i = pending_.size();
+    for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+      overtaken[--i] = later;
+      const Sample& s = it->second.sample;
+      if (answered(s.outcome)) later = later ? std::min(*later, s.done) : s.done;
+    }
+    for (std::size_t k = 0; k < settling; ++k) {
+      settle(pending_.begin()->second, overtaken[k], lag_observations);
+      pending_.erase(pending_.begin());
+    }
   }
   if (!last_baseline_refresh_ || now - *last_baseline_refresh_ >= settings_.baseline_refresh) {
     refresh_baselines(now);
@@ -221,9 +259,11 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
                      seconds(v.prober_lag_in_window) >= kProberLagRatio * seconds(settings_.window);
 
   // A stall in progress: the oldest probe still outstanding, unless it was
-  // sent before the prober's own last freeze ended (then we cannot tell).
-  const TimePoint trusted_from =
-      lag_episodes_.empty() ? TimePoint::min() : lag_episodes_.back().woke;
+  // sent before the prober's own last freeze ended (then we cannot tell) or
+  // before a probe that was answered.
+  TimePoint trusted_from = lag_episodes_.empty() ? TimePoint::min() : lag_episodes_.back().woke;
+  // Probes overtaken by a later answered one are not stuck in a stall either.
+  if (last_answered_) trusted_from = std::max(trusted_from, *last_answered_ + Duration{1});
   std::optional<TimePoint> in_progress_start;
   if (auto it = outstanding_.lower_bound({trusted_from, 0}); it != outstanding_.end()) {
     const TimePoint start = it->first + baseline_of(it->second);
@@ -249,7 +289,7 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
     failed += w.failed;
     if (!w.meaningful) continue;
     excess.push_back(seconds(w.e));
-    if (w.e > settings_.stall_threshold) v.stall_max = std::max(v.stall_max, w.e);
+    if (w.stall_e > settings_.stall_threshold) v.stall_max = std::max(v.stall_max, w.stall_e);
     const CanaryView& c = v.canaries[w.canary];
     busy += w.e > (c.baseline ? c.epsilon : settings_.stall_threshold);
   }

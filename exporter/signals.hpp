@@ -105,20 +105,29 @@ class TargetSignals {
   };
   struct Settled {
     TimePoint t;
-    Duration e;
+    Duration e;        ///< excess of the measured latency (lag, busy)
+    Duration stall_e;  ///< excess up to when a later probe was answered (stalls)
     std::size_t canary;
     bool meaningful;
     bool reliable;
     bool failed;
     bool dropped;
   };
+  struct Healthy {
+    TimePoint t;
+    double latency;  ///< seconds
+    bool quiet;      ///< no heavy request of the target was in flight at t
+  };
   struct History {
-    std::deque<std::pair<TimePoint, double>> ok;  ///< reliable ok latencies (s)
+    std::deque<Healthy> ok;  ///< reliable ok latencies
     std::optional<Duration> baseline;
     Duration epsilon{};
   };
 
-  void settle(const Pending& p, std::vector<Duration>* lag_observations);
+  /// `overtaken_at`: when the first probe intended after this one was
+  /// answered, if one was — the target was serving again by then.
+  void settle(const Pending& p, std::optional<TimePoint> overtaken_at,
+              std::vector<Duration>* lag_observations);
   bool overlaps_lag(TimePoint from, TimePoint to) const;
   void refresh_baselines(TimePoint now);
   void prune(TimePoint now);
@@ -141,6 +150,9 @@ class TargetSignals {
   std::optional<TimePoint> covered_until_;
   std::deque<std::pair<TimePoint, TimePoint>> stall_segments_;
   int consecutive_failures_ = 0;
+  /// The latest intended time of a probe that was answered (on arrival):
+  /// outstanding probes older than it were overtaken, not stuck in a stall.
+  std::optional<TimePoint> last_answered_;
 };
 
 }  // namespace loopcanary::exporter

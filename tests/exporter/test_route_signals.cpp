@@ -124,7 +124,7 @@ TEST_CASE(
   CHECK(v.hol_h == run.h);
   CHECK(v.hol_q == run.q);
   CHECK(*v.hol_ratio == Approx(c.hol).margin(0.03));
-  CHECK(v.u_h == Approx(static_cast<double>(run.h_busy) / run.h));
+  CHECK(v.u_h == Approx(static_cast<double>(run.h_busy) / static_cast<double>(run.h)));
   CHECK(v.u_q == 0);
   REQUIRE(v.hol_delay);
   CHECK(*v.hol_delay == run.h_e / static_cast<std::int64_t>(run.h));
@@ -145,8 +145,8 @@ TEST_CASE("HOL discounts what light requests suffer anyway: (u_H âˆ’ u_Q) / (1 â
   };
   run.feed(route);
   const RouteView v = route.view(run.until);
-  const double u_h = static_cast<double>(run.h_busy) / run.h;
-  const double u_q = static_cast<double>(run.q_busy) / run.q;
+  const double u_h = static_cast<double>(run.h_busy) / static_cast<double>(run.h);
+  const double u_q = static_cast<double>(run.q_busy) / static_cast<double>(run.q);
   REQUIRE(v.hol_ratio);
   CHECK(v.u_h == Approx(u_h));
   CHECK(v.u_q == Approx(u_q));
@@ -374,7 +374,8 @@ TEST_CASE("S is learned as the p5 latency of the ramp's N = 1 step", "[route_sig
   REQUIRE(after_first_step);
   // Nearest rank p5 of the N = 1 latencies (each a bare service time).
   std::sort(first_step.begin(), first_step.end());
-  const auto rank = static_cast<std::size_t>(std::ceil(0.05 * first_step.size())) - 1;
+  const auto rank =
+      static_cast<std::size_t>(std::ceil(0.05 * static_cast<double>(first_step.size()))) - 1;
   CHECK(seconds(*after_first_step) == Approx(first_step[rank]).margin(1e-9));
   CHECK(seconds(*after_first_step) == Approx(0.1 * 0.96).margin(0.005));
 }

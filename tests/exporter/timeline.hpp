@@ -116,19 +116,34 @@ inline std::vector<TimePoint> jittered(Duration interval, double jitter, TimePoi
   return out;
 }
 
-/// The reference answer for stall seconds, computed directly from the
-/// definition: the length of the union of [t_i + b, r_i] over probes whose
-/// excess r_i − t_i − b exceeds θ (answered or timed out).
-inline Duration union_of_stalls(const std::vector<Probe>& probes, Duration b, Duration theta) {
+/// The spans [t_i + b, end_i] of the probes stuck in a stall, straight from
+/// the definition: end_i is r_i, or the earliest answer to a probe intended
+/// after probe i if that came first (the target was serving again), and a
+/// probe counts when end_i − t_i − b exceeds θ (answered or timed out).
+inline std::vector<std::pair<TimePoint, TimePoint>> stall_spans(const std::vector<Probe>& probes,
+                                                                Duration b, Duration theta) {
+  const auto answered = [](Outcome o) {
+    return o == Outcome::ok || o == Outcome::bad_status || o == Outcome::bad_body;
+  };
   std::vector<std::pair<TimePoint, TimePoint>> spans;
   for (const Probe& p : probes) {
     if (!probes::latency_meaningful(p.outcome)) continue;
-    if (p.latency() - b > theta) spans.emplace_back(p.intended + b, p.done);
+    TimePoint end = p.done;
+    for (const Probe& q : probes) {
+      if (q.intended > p.intended && answered(q.outcome)) end = std::min(end, q.done);
+    }
+    if (end - p.intended - b > theta) spans.emplace_back(p.intended + b, end);
   }
   std::sort(spans.begin(), spans.end());
+  return spans;
+}
+
+/// The reference answer for stall seconds: the length of the union of the
+/// stall spans.
+inline Duration union_of_stalls(const std::vector<Probe>& probes, Duration b, Duration theta) {
   Duration total{};
   std::optional<std::pair<TimePoint, TimePoint>> cur;
-  for (const auto& s : spans) {
+  for (const auto& s : stall_spans(probes, b, theta)) {
     if (cur && s.first <= cur->second) {
       cur->second = std::max(cur->second, s.second);
     } else {
@@ -143,15 +158,9 @@ inline Duration union_of_stalls(const std::vector<Probe>& probes, Duration b, Du
 /// The number of disjoint pieces of that union (stall episodes).
 inline std::size_t episodes_of_stalls(const std::vector<Probe>& probes, Duration b,
                                       Duration theta) {
-  std::vector<std::pair<TimePoint, TimePoint>> spans;
-  for (const Probe& p : probes) {
-    if (!probes::latency_meaningful(p.outcome)) continue;
-    if (p.latency() - b > theta) spans.emplace_back(p.intended + b, p.done);
-  }
-  std::sort(spans.begin(), spans.end());
   std::size_t n = 0;
   std::optional<TimePoint> covered;
-  for (const auto& s : spans) {
+  for (const auto& s : stall_spans(probes, b, theta)) {
     if (!covered || s.first > *covered) ++n;
     covered = covered ? std::max(*covered, s.second) : s.second;
   }
