@@ -80,12 +80,14 @@ class RouteSignals {
     TimePoint start{};
     std::optional<TimePoint> end;
     std::size_t completions = 0;
-    double latency_sum = 0;         // seconds
+    /// Time the route's requests spent in flight inside the step (seconds),
+    /// of those completed so far and, once it ended, of those still out then.
+    double busy = 0;
     std::vector<double> latencies;  // kept for the N = 1 step only (S)
   };
   struct Completion {
+    TimePoint start;
     TimePoint done;
-    Duration latency;
   };
   struct Canary {
     TimePoint t;
@@ -104,6 +106,12 @@ class RouteSignals {
   };
 
   void prune(TimePoint now);
+  /// Ends the current step at `at`, if one is open.
+  void close_step(TimePoint at);
+  /// Seconds the requests still in flight spent in flight in [since, until].
+  double in_flight_seconds(TimePoint since, TimePoint until) const;
+  /// Little's law over [since, now]: time in flight / requests completed.
+  std::optional<double> mean_latency_since(TimePoint since, TimePoint now) const;
   std::optional<UslPoint> point(const Step& step, TimePoint now) const;
 
   Settings settings_;
