@@ -87,15 +87,30 @@ double RouteSignals::in_flight_seconds(TimePoint since, TimePoint until) const {
 }
 
 std::optional<double> RouteSignals::mean_latency_since(TimePoint since, TimePoint now) const {
+  // The requests sent since `since`: those answered with their latency, and
+  // those still out for longer than the answered ones took on average with
+  // their age so far (a lower bound). A pool that starves some waiters keeps
+  // them out of the answered ones; counting them overdue brings them back.
+  // Requests sent before `since` (a step change) are left out, or the step's
+  // first moments would mix two concurrencies.
   std::size_t count = 0;
-  double busy = in_flight_seconds(since, now);
+  double sum = 0;
   for (const Completion& c : completions_) {
-    if (c.done < since) continue;
+    if (c.start < since) continue;
     ++count;
-    busy += seconds(c.done - std::max(c.start, since));
+    sum += seconds(c.done - c.start);
   }
   if (count < kMinCompleted) return std::nullopt;
-  return busy / static_cast<double>(count);
+  const double answered_mean = sum / static_cast<double>(count);
+  for (const auto& [id, a] : in_flight_) {
+    if (a < since || a > now) continue;
+    const double age = seconds(now - a);
+    if (age > answered_mean) {
+      ++count;
+      sum += age;
+    }
+  }
+  return sum / static_cast<double>(count);
 }
 
 void RouteSignals::step(int concurrency, TimePoint at) {
@@ -186,9 +201,8 @@ RouteView RouteSignals::view(TimePoint now) {
     v.hol_delay = std::max(Duration{}, h_.mean_e() - e_q);
   }
 
-  // Queue amplification: mean latency now (Little's law: time in flight over
-  // requests completed, so the ones still waiting count) over the service
-  // time. "Now" is the
+  // Queue amplification: mean latency now (of the requests sent since, the
+  // overdue ones still waiting included) over the service time. "Now" is the
   // current step once it has enough completions; until then the window, so the
   // value does not vanish for a moment at every step change.
   v.service_time = settings_.service_time ? settings_.service_time : learned_service_time_;

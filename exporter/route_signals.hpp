@@ -110,7 +110,8 @@ class RouteSignals {
   void close_step(TimePoint at);
   /// Seconds the requests still in flight spent in flight in [since, until].
   double in_flight_seconds(TimePoint since, TimePoint until) const;
-  /// Little's law over [since, now]: time in flight / requests completed.
+  /// The mean latency of the requests sent in [since, now], answered or
+  /// overdue (still out longer than the answered mean).
   std::optional<double> mean_latency_since(TimePoint since, TimePoint now) const;
   std::optional<UslPoint> point(const Step& step, TimePoint now) const;
 

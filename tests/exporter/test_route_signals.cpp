@@ -475,19 +475,26 @@ TEST_CASE("queue amplification at N = 64 against 40 workers is 64 / 40 · S̄ / 
   REQUIRE(at64->service_time);
   REQUIRE(at64->amplification);
   CHECK(at64->concurrency == 64);
-  // W̄ by Little's law since the step started (the step is shorter than W):
-  // the time every request spent in flight inside [start, end], the ones
-  // still queued or served at the end included, over the requests completed.
+  // W̄ since the step started (shorter than W): the requests sent in it,
+  // answered by the end with their latency, then the ones still out at the
+  // end for longer than that mean with their age.
   const TimePoint end = step_start + 5s;
-  double busy = 0;
+  double sum = 0;
   int count = 0;
   for (const auto& d : ramp.done) {
-    if (d.c >= step_start && d.c < end) ++count;
-    const TimePoint from = std::max(d.a, step_start);
-    const TimePoint to = std::min(d.c, end);
-    if (to > from) busy += seconds(to - from);
+    if (d.a >= step_start && d.c < end) {
+      sum += seconds(d.c - d.a);
+      ++count;
+    }
   }
-  const double mean = busy / count;
+  const double answered = sum / count;
+  for (const auto& d : ramp.done) {
+    if (d.a >= step_start && d.a <= end && d.c >= end && seconds(end - d.a) > answered) {
+      sum += seconds(end - d.a);
+      ++count;
+    }
+  }
+  const double mean = sum / count;
   REQUIRE(at64->mean_latency);
   CHECK(seconds(*at64->mean_latency) == Approx(mean).margin(1e-6));
   const double s = seconds(*at64->service_time);
