@@ -42,8 +42,7 @@ def main():
     rows, problems = [], []
     with harness.Workdir() as tmp:
         app = harness.DemoApp(tmp)
-        lc = harness.Loopcanary(tmp, harness.canary_config(app.url, interval=interval),
-                                args=["--log.level=info"])
+        lc = harness.Loopcanary(tmp, harness.canary_config(app.url, interval=interval))
         pid = lc.process.pid
         try:
             start = time.monotonic()
