@@ -16,11 +16,6 @@ using probes::Outcome;
 /// Below this, latency differences on loopback are scheduling noise.
 constexpr Duration kMinEpsilon = std::chrono::milliseconds(1);
 
-/// The target sent a response (whatever it said).
-bool answered(Outcome o) {
-  return o == Outcome::ok || o == Outcome::bad_status || o == Outcome::bad_body;
-}
-
 Duration overlap(TimePoint a0, TimePoint a1, TimePoint b0, TimePoint b1) {
   const TimePoint lo = std::max(a0, b0);
   const TimePoint hi = std::min(a1, b1);
@@ -54,7 +49,7 @@ void TargetSignals::canary_sample(std::size_t canary, const Sample& sample) {
     outstanding_.erase(it);
   }
   pending_.emplace(sample.intended, Pending{canary, sample});
-  if (answered(sample.outcome) && (!last_answered_ || sample.intended > *last_answered_)) {
+  if (probes::answered(sample.outcome) && (!last_answered_ || sample.intended > *last_answered_)) {
     last_answered_ = sample.intended;
   }
 }
@@ -105,19 +100,11 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
     return;
   }
 
-  switch (s.outcome) {
-    case Outcome::timeout:
-    case Outcome::connect_error:
-    case Outcome::tls_error:
-      ++consecutive_failures_;
-      break;
-    case Outcome::ok:
-    case Outcome::bad_status:
-    case Outcome::bad_body:
-      consecutive_failures_ = 0;
-      break;
-    default:
-      break;
+  if (probes::answered(s.outcome)) {
+    consecutive_failures_ = 0;
+  } else if (s.outcome == Outcome::timeout || s.outcome == Outcome::connect_error ||
+             s.outcome == Outcome::tls_error) {
+    ++consecutive_failures_;
   }
 
   History& h = history_[p.canary];
@@ -220,7 +207,7 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
     for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
       overtaken[--i] = later;
       const Sample& s = it->second.sample;
-      if (answered(s.outcome)) later = later ? std::min(*later, s.done) : s.done;
+      if (probes::answered(s.outcome)) later = later ? std::min(*later, s.done) : s.done;
     }
     for (std::size_t k = 0; k < settling; ++k) {
       settle(pending_.begin()->second, overtaken[k], lag_observations);

@@ -39,12 +39,14 @@ inline constexpr std::array<std::string_view, 9> kOutcomeNames{
 
 constexpr std::string_view name(Outcome o) { return kOutcomeNames[static_cast<std::size_t>(o)]; }
 
+/// True when the target sent a response, whatever it said.
+constexpr bool answered(Outcome o) {
+  return o == Outcome::ok || o == Outcome::bad_status || o == Outcome::bad_body;
+}
+
 /// True when the target answered or kept us waiting, so the latency says
 /// something about how fast it can serve (the stall and lag signals use these).
-constexpr bool latency_meaningful(Outcome o) {
-  return o == Outcome::ok || o == Outcome::bad_status || o == Outcome::bad_body ||
-         o == Outcome::timeout;
-}
+constexpr bool latency_meaningful(Outcome o) { return answered(o) || o == Outcome::timeout; }
 
 struct Sample {
   TimePoint intended;    ///< t_i, planned before the probe existed

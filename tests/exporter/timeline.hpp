@@ -122,15 +122,12 @@ inline std::vector<TimePoint> jittered(Duration interval, double jitter, TimePoi
 /// probe counts when end_i − t_i − b exceeds θ (answered or timed out).
 inline std::vector<std::pair<TimePoint, TimePoint>> stall_spans(const std::vector<Probe>& probes,
                                                                 Duration b, Duration theta) {
-  const auto answered = [](Outcome o) {
-    return o == Outcome::ok || o == Outcome::bad_status || o == Outcome::bad_body;
-  };
   std::vector<std::pair<TimePoint, TimePoint>> spans;
   for (const Probe& p : probes) {
     if (!probes::latency_meaningful(p.outcome)) continue;
     TimePoint end = p.done;
     for (const Probe& q : probes) {
-      if (q.intended > p.intended && answered(q.outcome)) end = std::min(end, q.done);
+      if (q.intended > p.intended && probes::answered(q.outcome)) end = std::min(end, q.done);
     }
     if (end - p.intended - b > theta) spans.emplace_back(p.intended + b, end);
   }
