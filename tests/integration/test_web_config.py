@@ -22,6 +22,9 @@ from harness import BINARY, Loopcanary, Metrics, Workdir, wait_for  # noqa: E402
 from tlstools import TestPki  # noqa: E402
 
 HTPASSWD = shutil.which("htpasswd")  # Debian's apache2-utils (scripts/deps.sh)
+# A missing tool fails this module rather than skipping it: a CI without it
+# would otherwise pass without ever checking basic auth.
+assert HTPASSWD, "htpasswd missing: scripts/deps.sh installs Debian's apache2-utils"
 PROMTOOL = shutil.which("promtool")
 
 # Probes go to a closed port: this file is about loopcanary's own server.
@@ -86,7 +89,6 @@ class SecureLoopcanary:
             return f.read().decode("utf-8", "replace")[-3000:]
 
 
-@unittest.skipIf(HTPASSWD is None, "htpasswd (Debian's apache2-utils) is required")
 class TlsAndBasicAuth(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -183,8 +185,8 @@ basic_auth_users:
         with self.assertRaises(urllib.error.URLError):
             self.server.request("GET", "/metrics", context=ssl.create_default_context())
 
-    @unittest.skipIf(PROMTOOL is None, "promtool (Debian's prometheus package) is required")
     def test_promtool_accepts_the_same_web_config(self):
+        self.assertIsNotNone(PROMTOOL, "promtool missing: scripts/deps.sh installs Debian's prometheus")
         r = subprocess.run([PROMTOOL, "check", "web-config", self.web], capture_output=True,
                            timeout=60)
         self.assertEqual(r.returncode, 0, r.stdout.decode() + r.stderr.decode())
@@ -196,7 +198,6 @@ basic_auth_users:
         self.assertIn("TLS on, 1 basic auth users", r.stdout.decode())
 
 
-@unittest.skipIf(HTPASSWD is None, "htpasswd (Debian's apache2-utils) is required")
 class FlagsBehindAuth(unittest.TestCase):
     def test_lifecycle_and_admin_api_work_with_their_flags_and_credentials(self):
         with Workdir() as tmp:
