@@ -74,9 +74,14 @@ void TargetSignals::route_idle(std::size_t route, TimePoint at) { routes_.at(rou
 
 void TargetSignals::prober_lag(const LagEpisode& episode) { lag_episodes_.push_back(episode); }
 
-bool TargetSignals::overlaps_lag(TimePoint from, TimePoint to) const {
-  return std::any_of(lag_episodes_.begin(), lag_episodes_.end(),
-                     [&](const LagEpisode& ep) { return ep.expected < to && ep.woke > from; });
+Duration TargetSignals::lag_within(TimePoint from, TimePoint to) const {
+  Duration lag{};
+  for (const LagEpisode& ep : lag_episodes_) lag += overlap(ep.expected, ep.woke, from, to);
+  return lag;
+}
+
+bool TargetSignals::outlasts_lag(Duration took, Duration b, Duration lag) const {
+  return lag <= Duration::zero() || took - b - settings_.stall_threshold > 2 * lag;
 }
 
 Duration TargetSignals::baseline_of(std::size_t canary) const {
@@ -94,7 +99,13 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
   Settled w{s.intended, Duration::zero(), Duration::zero(), p.canary, false, false, false, false};
   w.dropped = s.outcome == Outcome::dropped;
   w.failed = !w.dropped && s.outcome != Outcome::ok;
-  w.reliable = !w.dropped && !overlaps_lag(s.intended, s.done);
+  // The prober's own lag within [t_i, r_i] may have delayed the send or the
+  // reading of the answer by as much. A sample it could explain is
+  // unreliable; one that outlasts it (a 3 s stall across a 6 ms hiccup) keeps
+  // its evidence, with the lag taken off its latency.
+  const Duration b = baseline_of(p.canary);
+  const Duration lag = lag_within(s.intended, s.done);
+  w.reliable = !w.dropped && outlasts_lag(s.done - s.intended, b, lag);
   if (!w.reliable) {
     window_.push_back(w);
     return;
@@ -108,8 +119,8 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
   }
 
   History& h = history_[p.canary];
-  const Duration latency = s.done - s.intended;
-  if (s.outcome == Outcome::ok) {
+  const Duration latency = s.done - s.intended - lag;
+  if (s.outcome == Outcome::ok && lag == Duration::zero()) {
     const bool quiet = std::none_of(routes_.begin(), routes_.end(), [&](const RouteSignals& r) {
       return r.in_flight_at(s.intended);
     });
@@ -117,7 +128,6 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
   }
 
   if (probes::latency_meaningful(s.outcome)) {
-    const Duration b = baseline_of(p.canary);
     const Duration e = std::max(Duration::zero(), latency - b);
     w.e = e;
     w.meaningful = true;
@@ -127,7 +137,8 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
     // the target to become free (it was answering): its stall ends there. A
     // single lost request is not a stall; a blocked loop answers no later
     // probe before the block ends, so real stalls are not shortened.
-    const TimePoint end = overtaken_at ? std::min(s.done, *overtaken_at) : s.done;
+    const TimePoint answered = overtaken_at ? std::min(s.done, *overtaken_at) : s.done;
+    const TimePoint end = answered - lag_within(s.intended, answered);
     w.stall_e = std::max(Duration::zero(), end - s.intended - b);
     if (w.stall_e > settings_.stall_threshold) {
       // The union of [t_i + b, r_i]: a block counts once, however many probes
@@ -245,15 +256,21 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
   v.prober_starved = v.prober_lag_worst >= settings_.stall_threshold ||
                      seconds(v.prober_lag_in_window) >= kProberLagRatio * seconds(settings_.window);
 
-  // A stall in progress: the oldest probe still outstanding, unless it was
-  // sent before the prober's own last freeze ended (then we cannot tell) or
-  // before a probe that was answered.
-  TimePoint trusted_from = lag_episodes_.empty() ? TimePoint::min() : lag_episodes_.back().woke;
-  // Probes overtaken by a later answered one are not stuck in a stall either.
-  if (last_answered_) trusted_from = std::max(trusted_from, *last_answered_ + Duration{1});
+  // A stall in progress: the oldest probe still outstanding that was not
+  // overtaken by an answered one (the target was serving then), less the
+  // prober's own lag since it was due. If that lag could explain the wait,
+  // we cannot tell, and the stall in progress starts after the last freeze.
+  const TimePoint answered_from = last_answered_ ? *last_answered_ + Duration{1} : TimePoint::min();
+  auto oldest = outstanding_.lower_bound({answered_from, 0});
+  if (oldest != outstanding_.end() && !lag_episodes_.empty() &&
+      !outlasts_lag(now - oldest->first, baseline_of(oldest->second),
+                    lag_within(oldest->first, now))) {
+    oldest = outstanding_.lower_bound({std::max(answered_from, lag_episodes_.back().woke), 0});
+  }
   std::optional<TimePoint> in_progress_start;
-  if (auto it = outstanding_.lower_bound({trusted_from, 0}); it != outstanding_.end()) {
-    const TimePoint start = it->first + baseline_of(it->second);
+  if (oldest != outstanding_.end()) {
+    const TimePoint start =
+        oldest->first + baseline_of(oldest->second) + lag_within(oldest->first, now);
     if (now > start) {
       v.stall_in_progress = now - start;
       in_progress_start = start;
@@ -296,7 +313,8 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
   for (auto it = pending_.lower_bound(window_start); it != pending_.end(); ++it) {
     const Sample& s = it->second.sample;
     if (s.outcome == Outcome::dropped) continue;
-    if (overlaps_lag(s.intended, s.done)) {
+    if (!outlasts_lag(s.done - s.intended, baseline_of(it->second.canary),
+                      lag_within(s.intended, s.done))) {
       ++v.unreliable;
     } else {
       ++v.evidence;

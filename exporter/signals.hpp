@@ -128,7 +128,12 @@ class TargetSignals {
   /// answered, if one was — the target was serving again by then.
   void settle(const Pending& p, std::optional<TimePoint> overtaken_at,
               std::vector<Duration>* lag_observations);
-  bool overlaps_lag(TimePoint from, TimePoint to) const;
+  /// How much of [from, to] the prober itself spent in lag episodes.
+  Duration lag_within(TimePoint from, TimePoint to) const;
+  /// Whether something that took `took` (beyond the baseline `b`) while the
+  /// prober lagged for `lag` of it still tells of the target: no lag at all,
+  /// or a lag that explains less than half of its excess over θ.
+  bool outlasts_lag(Duration took, Duration b, Duration lag) const;
   void refresh_baselines(TimePoint now);
   void prune(TimePoint now);
   Duration baseline_of(std::size_t canary) const;

@@ -493,27 +493,77 @@ TEST_CASE("prober starved: one freeze ≥ θ, or lateness adding up to 1 % of W"
   CHECK(v.prober_starved == c.starved);
 }
 
-TEST_CASE("stall in progress ignores probes intended before the prober's last freeze ended",
-          "[signals][prober_lag][in_progress]") {
+TEST_CASE(
+    "a stall in progress discounts the prober's own freezes, and starts after one that explains it",
+    "[signals][prober_lag][in_progress]") {
   // The target blocks from just before the probe at B − 3 ms for 4 s, and
-  // the prober froze for 20 ms just after sending that probe. Was the target
-  // stuck on the probes sent before the freeze ended, or did the prober lose
-  // them? We cannot tell, so the stall in progress starts at the first probe
-  // intended after the prober woke (B + 27 ms).
+  // the prober froze just after sending that probe. A 20 ms freeze cannot
+  // explain 2 s of waiting: the stall in progress is the wait less the
+  // freeze. A 1.5 s freeze could explain most of it: we cannot tell, so the
+  // stall in progress starts at the first probe intended after the prober
+  // woke.
   std::vector<Probe> probes = Loop{}.block(B - 5ms, 4s).probes(every(T, t0, B + 5s));
-  const bool froze = GENERATE(false, true);
-  CAPTURE(froze);
+  const Duration freeze = GENERATE(Duration::zero(), Duration{20ms}, Duration{1500ms});
+  CAPTURE(freeze);
   Target target(Loop{});
   target.probes = probes;
   target.feed.add(probes);
-  if (froze) target.feed.lag({B, B + 20ms});
+  if (freeze > Duration::zero()) target.feed.lag({B, B + freeze});
   target.warm_up();
   const TargetView v = target.run(B + 2s);
-  if (froze) {
-    CHECK(v.stall_in_progress == B + 2s - (B + 27ms + b));
+  if (freeze == 1500ms) {
+    // The first probe intended after B + 1.5 s is at B + 1507 ms.
+    CHECK(v.stall_in_progress == B + 2s - (B + 1507ms + b));
   } else {
-    CHECK(v.stall_in_progress == B + 2s - (B - 3ms + b));
+    CHECK(v.stall_in_progress == B + 2s - (B - 3ms + b) - freeze);
   }
+}
+
+TEST_CASE("a long stall keeps its evidence across a short prober hiccup", "[signals][prober_lag]") {
+  // A 3 s block; the prober was late by 6 ms (a descheduled vCPU) 240 ms
+  // into it. Every probe stuck in the block spans the hiccup, which explains
+  // none of its 3 s: the stall is measured as without the hiccup, less at
+  // most the hiccup, and no sample is lost to it.
+  const Duration D = 3s;
+  const Duration hiccup = GENERATE(Duration::zero(), Duration{6ms}, Duration{20ms});
+  CAPTURE(hiccup);
+  Target target(Loop{}.block(B, D));
+  target.probe_until(B + 6s);
+  if (hiccup > Duration::zero()) target.feed.lag({B + 240ms, B + 240ms + hiccup});
+  target.warm_up();
+  const TargetView v = target.run(B + 6s);
+  CHECK(v.stalls_total == 1);
+  CHECK(v.stall_seconds_total ==
+        Approx(reference_stall(target.probes)).margin(seconds(hiccup) + 1e-9));
+  CHECK(v.stall_seconds_total == Approx(seconds(D)).margin(seconds(T + 2ms + hiccup)));
+  CHECK(v.unreliable == 0);
+  CHECK(v.evidence == v.expected);
+  CHECK(v.prober_starved == false);
+}
+
+TEST_CASE("a short stall the prober's own freeze could explain is unreliable, not a stall",
+          "[signals][prober_lag]") {
+  // Probes waited 80 ms around a 30 ms freeze of the prober: more than θ,
+  // but 30 ms of it may be ours, which leaves less than twice that above θ.
+  // The prober cannot tell how much of the wait was the target's.
+  std::vector<Probe> probes = Loop{}.probes(every(T, t0, B + 3s));
+  std::size_t touched = 0;
+  for (Probe& p : probes) {
+    if (p.intended > B - 60ms && p.intended < B) {
+      p.done = p.intended + 80ms;
+      ++touched;
+    }
+  }
+  REQUIRE(touched == 6);
+  Target target(Loop{});
+  target.probes = probes;
+  target.feed.add(probes);
+  target.feed.lag({B, B + 30ms});
+  target.warm_up();
+  const TargetView v = target.run(B + 3s);
+  CHECK(v.stall_seconds_total == 0);
+  CHECK(v.stalls_total == 0);
+  CHECK(v.unreliable >= touched);
 }
 
 TEST_CASE("a probe overtaken by answered ones is not a stall in progress",
