@@ -9,6 +9,7 @@ Environment (set by ctest; defaults work from a source checkout):
   LOOPCANARY_SOURCE  the source tree (for deploy/lab/app)
 """
 
+import atexit
 import json
 import os
 import re
@@ -65,6 +66,18 @@ def http(method, url, body=None, timeout=5.0, headers=None):
         return e.code, e.read().decode("utf-8", "replace"), dict(e.headers)
 
 
+_started = []
+
+
+@atexit.register
+def _stop_leftovers():
+    """A test that failed between starting a process and its try/finally (say,
+    loopcanary refused its config after the demo app started) would leave the
+    app running: stop whatever is still alive when the test run ends."""
+    for p in _started:
+        p.stop(timeout=2.0)
+
+
 class Process:
     """A child process with its output in a log file, stopped by PID."""
 
@@ -76,6 +89,7 @@ class Process:
             args, stdout=self.log, stderr=subprocess.STDOUT, env=env, start_new_session=True
         )
         self.pid = self.proc.pid
+        _started.append(self)
 
     def alive(self):
         return self.proc.poll() is None
