@@ -40,9 +40,10 @@ class StallAccuracy(unittest.TestCase):
 
     D is how long the loop could not serve: from the block's start to when it
     next ran a /health handler. On this 2-vCPU VM a loop that slept 3 s wakes
-    to a cold CPU and takes 10-35 ms more to serve its first request (the same
-    Python work runs 2-5x slower (bench/wakeup.py) right after a long sleep); that wait is real,
-    loopcanary counts it, and the sleep alone would make the test a coin flip.
+    to a cold CPU and takes 10-90 ms more to serve its first request (the same
+    Python work runs 2-5x slower right after a long sleep: bench/wakeup.py);
+    that wait is real, loopcanary counts it, and the sleep alone would make the
+    test a coin flip.
     The sleep is checked too: the measured stall is never shorter than it by
     more than the tolerance."""
 

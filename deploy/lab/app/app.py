@@ -17,7 +17,7 @@ Routes
                    every injected block with its CLOCK_MONOTONIC start, end,
                    and `served`: when the loop next ran a /health handler (a
                    loop that slept wakes to a cold CPU; on a small VM it serves
-                   its first request 10-35 ms after the sleep returns)
+                   its first request 10-90 ms after the sleep returns)
   POST /internal/block?ms=N[&delay_ms=M]
                    blocks the loop for exactly N ms, M ms from now (default 0),
                    without a client having to wait for it
