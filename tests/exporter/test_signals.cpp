@@ -30,7 +30,11 @@ struct Target {
 
   void probe_until(TimePoint end, std::vector<TimePoint> times = {}) {
     if (times.empty()) times = every(T, t0, end);
-    probes = loop.probes(times);
+    probe(loop.probes(times));
+  }
+  /// Probes with answers made by hand rather than by the loop.
+  void probe(std::vector<Probe> given) {
+    probes = std::move(given);
     feed.add(probes);
   }
   TargetView warm_up() {
@@ -188,8 +192,7 @@ TEST_CASE("dropped probes never count as stall", "[signals][stall]") {
     p.outcome = Outcome::dropped;
     ++dropped;
   }
-  target.probes = probes;
-  target.feed.add(probes);
+  target.probe(probes);
   target.warm_up();
   const TargetView after = target.run(B + 3s);
   if (keep_first) {
@@ -233,8 +236,7 @@ TEST_CASE("completions out of order give the same union as in order", "[signals]
   for (std::size_t k = 0; k < stuck.size(); ++k) probes[stuck[k]].done += offsets[k];
 
   Target target(loop);
-  target.probes = probes;
-  target.feed.add(probes);
+  target.probe(probes);
   target.warm_up();
   const TargetView after = target.run(B + 3s);
   // From the first stuck probe's t_i + b to the first answer after the block.
@@ -440,8 +442,7 @@ TEST_CASE("samples timed by a starved prober are unreliable: no stall, no blame"
   }
   REQUIRE(overlapping == 10);
   Target target(Loop{});
-  target.probes = probes;
-  target.feed.add(probes);
+  target.probe(probes);
   target.feed.lag(freeze);
   target.warm_up();
 
@@ -506,8 +507,7 @@ TEST_CASE(
   const Duration freeze = GENERATE(Duration::zero(), Duration{20ms}, Duration{1500ms});
   CAPTURE(freeze);
   Target target(Loop{});
-  target.probes = probes;
-  target.feed.add(probes);
+  target.probe(probes);
   if (freeze > Duration::zero()) target.feed.lag({B, B + freeze});
   target.warm_up();
   const TargetView v = target.run(B + 2s);
@@ -556,8 +556,7 @@ TEST_CASE("a short stall the prober's own freeze could explain is unreliable, no
   }
   REQUIRE(touched == 6);
   Target target(Loop{});
-  target.probes = probes;
-  target.feed.add(probes);
+  target.probe(probes);
   target.feed.lag({B, B + 30ms});
   target.warm_up();
   const TargetView v = target.run(B + 3s);
@@ -576,8 +575,7 @@ TEST_CASE("a probe overtaken by answered ones is not a stall in progress",
     if (p.intended == B - 3ms) p.done = B + 4s;
   }
   Target target(Loop{});
-  target.probes = probes;
-  target.feed.add(probes);
+  target.probe(probes);
   target.warm_up();
   const TargetView during = target.run(B + 2s);
   CHECK(during.stall_in_progress == Duration::zero());
