@@ -7,9 +7,9 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "exporter/http/router.hpp"
 #include "exporter/metrics.hpp"
 #include "exporter/monitor.hpp"
-#include "exporter/router.hpp"
 
 namespace loopcanary::exporter {
 

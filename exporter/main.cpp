@@ -11,11 +11,11 @@
 
 #include "config/load.hpp"
 #include "exporter/app.hpp"
-#include "exporter/audit.hpp"
-#include "exporter/http_server.hpp"
+#include "exporter/audit/audit.hpp"
+#include "exporter/http/http_server.hpp"
+#include "exporter/http/web_config.hpp"
 #include "exporter/log.hpp"
 #include "exporter/starter_config.hpp"
-#include "exporter/web_config.hpp"
 
 namespace {
 

@@ -4,7 +4,7 @@
 
 #include <sstream>
 
-#include "exporter/status.hpp"
+#include "exporter/signals/status.hpp"
 
 namespace loopcanary::exporter {
 

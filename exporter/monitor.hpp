@@ -15,6 +15,7 @@
 
 #include "config/config.hpp"
 #include "exporter/metrics.hpp"
+#include "exporter/snapshot.hpp"
 #include "exporter/target_monitor.hpp"
 #include "probes/canary_runner.hpp"
 #include "probes/scenario_driver.hpp"
@@ -23,20 +24,6 @@
 namespace loopcanary::exporter {
 
 namespace net = boost::asio;
-
-/// The state of one scenario, for GET /api/v1/scenarios and the audit.
-struct ScenarioState {
-  std::string name;
-  std::string target;
-  bool external = false;
-  bool running = false;
-  bool stopping = false;
-  int concurrency = 0;
-  std::uint64_t runs = 0;
-  std::optional<std::chrono::system_clock::time_point> started_at;
-  std::optional<std::chrono::system_clock::time_point> ended_at;
-  std::string last_result;  ///< "completed" or "stopped" after a run
-};
 
 /// One configuration at work: the prober thread (canary runners, the self-lag
 /// meter, the evaluation tick), the scenario thread (scenario drivers) and a
@@ -58,11 +45,11 @@ class Monitor {
   const config::Config& config() const { return *config_; }
   std::vector<TargetSnapshot> snapshot() const;
 
-  enum class StartResult { started, unknown, conflict };
+  using StartResult = ScenarioStartResult;
   /// Starts a scenario; `conflict` names the scenario already running on its
   /// target in `detail`.
   StartResult start_scenario(const std::string& name, bool repeat, std::string* detail = nullptr);
-  enum class StopResult { stopping, unknown, not_running };
+  using StopResult = ScenarioStopResult;
   StopResult stop_scenario(const std::string& name);
   std::vector<ScenarioState> scenarios() const;
   std::optional<ScenarioState> scenario(const std::string& name) const;

@@ -8,33 +8,12 @@
 
 #include "config/config.hpp"
 #include "exporter/metrics.hpp"
-#include "exporter/signals.hpp"
-#include "exporter/status.hpp"
+#include "exporter/signals/signals.hpp"
+#include "exporter/signals/status.hpp"
+#include "exporter/snapshot.hpp"
 #include "probes/sink.hpp"
 
 namespace loopcanary::exporter {
-
-/// One point of the landing page's sparklines (one per second).
-struct HistoryPoint {
-  std::chrono::system_clock::time_point at;
-  double latency_max_seconds = 0;  ///< worst canary latency completed in that second
-  double stall_seconds = 0;        ///< stall seconds added in that second
-  int status = -1;
-};
-
-/// A consistent copy of one target's state, for /api/v1/status, the landing
-/// page and the audit report.
-struct TargetSnapshot {
-  std::string name;
-  std::string url;
-  Level level = Level::unknown;
-  std::array<bool, kFindingCount> findings{};
-  TargetView view;
-  Assessment assessment;
-  std::vector<std::string> canaries;
-  std::vector<std::string> routes;
-  std::vector<HistoryPoint> history;
-};
 
 /// Everything loopcanary knows about one target: receives the probes' reports
 /// (ProbeSink), runs the signals and the status machine on `tick`, and keeps

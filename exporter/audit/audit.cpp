@@ -1,4 +1,4 @@
-#include "exporter/audit.hpp"
+#include "exporter/audit/audit.hpp"
 
 #include <fmt/format.h>
 

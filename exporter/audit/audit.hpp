@@ -5,7 +5,7 @@
 #include <string>
 
 #include "config/config.hpp"
-#include "exporter/status.hpp"
+#include "exporter/signals/status.hpp"
 
 namespace loopcanary::exporter {
 

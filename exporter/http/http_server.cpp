@@ -1,4 +1,4 @@
-#include "exporter/http_server.hpp"
+#include "exporter/http/http_server.hpp"
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>

@@ -17,7 +17,7 @@
 #include <optional>
 #include <string>
 
-#include "exporter/router.hpp"
+#include "exporter/http/router.hpp"
 
 namespace loopcanary::exporter {
 

@@ -1,4 +1,4 @@
-#include "exporter/landing.hpp"
+#include "exporter/http/landing.hpp"
 
 #include <fmt/format.h>
 

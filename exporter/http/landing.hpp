@@ -3,8 +3,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/monitor.hpp"
-#include "exporter/target_monitor.hpp"
+#include "exporter/snapshot.hpp"
 
 namespace loopcanary::exporter {
 

@@ -1,12 +1,12 @@
-#include "exporter/router.hpp"
+#include "exporter/http/router.hpp"
 
 #include <fmt/format.h>
 
 #include <boost/beast/version.hpp>
 #include <nlohmann/json.hpp>
 
-#include "exporter/landing.hpp"
-#include "exporter/status_json.hpp"
+#include "exporter/http/landing.hpp"
+#include "exporter/http/status_json.hpp"
 
 namespace loopcanary::exporter {
 
@@ -91,22 +91,22 @@ Response scenarios_route(const Request& req, Api& api, const RouterOptions& opti
   if (parts[4] == "start") {
     std::string running;
     switch (api.start_scenario(name, &running)) {
-      case Monitor::StartResult::unknown:
+      case ScenarioStartResult::unknown:
         return error_json(req, http::status::not_found, "unknown scenario \"" + name + "\"");
-      case Monitor::StartResult::conflict:
+      case ScenarioStartResult::conflict:
         return error_json(
             req, http::status::conflict,
             "scenario \"" + running + "\" is already running on this target; stop it first");
-      case Monitor::StartResult::started:
+      case ScenarioStartResult::started:
         break;
     }
   } else {
     switch (api.stop_scenario(name)) {
-      case Monitor::StopResult::unknown:
+      case ScenarioStopResult::unknown:
         return error_json(req, http::status::not_found, "unknown scenario \"" + name + "\"");
-      case Monitor::StopResult::not_running:
+      case ScenarioStopResult::not_running:
         return error_json(req, http::status::conflict, "scenario \"" + name + "\" is not running");
-      case Monitor::StopResult::stopping:
+      case ScenarioStopResult::stopping:
         break;
     }
   }

@@ -6,8 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/monitor.hpp"
-#include "exporter/target_monitor.hpp"
+#include "exporter/snapshot.hpp"
 
 namespace loopcanary::exporter {
 
@@ -30,8 +29,8 @@ class Api {
     std::string message;
   };
   virtual ReloadResult reload() = 0;
-  virtual Monitor::StartResult start_scenario(const std::string& name, std::string* detail) = 0;
-  virtual Monitor::StopResult stop_scenario(const std::string& name) = 0;
+  virtual ScenarioStartResult start_scenario(const std::string& name, std::string* detail) = 0;
+  virtual ScenarioStopResult stop_scenario(const std::string& name) = 0;
 };
 
 struct RouterOptions {

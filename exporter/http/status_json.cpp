@@ -1,4 +1,4 @@
-#include "exporter/status_json.hpp"
+#include "exporter/http/status_json.hpp"
 
 #include "exporter/rfc3339.hpp"
 

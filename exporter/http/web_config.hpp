@@ -11,7 +11,7 @@
 #include <utility>
 #include <vector>
 
-#include "exporter/router.hpp"
+#include "exporter/http/router.hpp"
 
 /// `--web.config.file`: TLS and basic auth for loopcanary's own endpoints, in
 /// the Prometheus exporter-toolkit format (the file node_exporter, Prometheus

@@ -1,8 +1,8 @@
-#include "exporter/route_signals.hpp"
+#include "exporter/signals/route_signals.hpp"
 
 #include <algorithm>
 
-#include "exporter/stats.hpp"
+#include "exporter/signals/stats.hpp"
 
 namespace loopcanary::exporter {
 

@@ -6,7 +6,7 @@
 #include <optional>
 #include <vector>
 
-#include "exporter/usl.hpp"
+#include "exporter/signals/usl.hpp"
 #include "probes/sample.hpp"
 
 namespace loopcanary::exporter {

@@ -1,8 +1,8 @@
-#include "exporter/signals.hpp"
+#include "exporter/signals/signals.hpp"
 
 #include <algorithm>
 
-#include "exporter/stats.hpp"
+#include "exporter/signals/stats.hpp"
 
 namespace loopcanary::exporter {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "exporter/route_signals.hpp"
+#include "exporter/signals/route_signals.hpp"
 #include "probes/sample.hpp"
 #include "probes/self_lag.hpp"
 

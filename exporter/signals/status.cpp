@@ -1,4 +1,4 @@
-#include "exporter/status.hpp"
+#include "exporter/signals/status.hpp"
 
 #include <fmt/format.h>
 

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "exporter/signals.hpp"
+#include "exporter/signals/signals.hpp"
 
 namespace loopcanary::exporter {
 

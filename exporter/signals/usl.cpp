@@ -1,4 +1,4 @@
-#include "exporter/usl.hpp"
+#include "exporter/signals/usl.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/router.hpp"
+#include "exporter/http/router.hpp"
 #include "fuzz_check.hpp"
 
 namespace {
@@ -102,19 +102,19 @@ class CannedApi final : public Api {
   }
   bool ready() override { return true; }
   ReloadResult reload() override { return {true, "configuration reloaded"}; }
-  Monitor::StartResult start_scenario(const std::string& name, std::string* detail) override {
+  ScenarioStartResult start_scenario(const std::string& name, std::string* detail) override {
     const auto s = scenario(name);
-    if (!s) return Monitor::StartResult::unknown;
+    if (!s) return ScenarioStartResult::unknown;
     if (s->running) {
       if (detail) *detail = s->name;
-      return Monitor::StartResult::conflict;
+      return ScenarioStartResult::conflict;
     }
-    return Monitor::StartResult::started;
+    return ScenarioStartResult::started;
   }
-  Monitor::StopResult stop_scenario(const std::string& name) override {
+  ScenarioStopResult stop_scenario(const std::string& name) override {
     const auto s = scenario(name);
-    if (!s) return Monitor::StopResult::unknown;
-    return s->running ? Monitor::StopResult::stopping : Monitor::StopResult::not_running;
+    if (!s) return ScenarioStopResult::unknown;
+    return s->running ? ScenarioStopResult::stopping : ScenarioStopResult::not_running;
   }
 
  private:

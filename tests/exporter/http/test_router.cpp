@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "exporter/router.hpp"
+#include "exporter/http/router.hpp"
 
 namespace {
 
@@ -22,8 +22,8 @@ class FakeApi : public Api {
   std::string metrics = "# TYPE loopcanary_build_info gauge\nloopcanary_build_info 1\n";
   bool is_ready = true;
   ReloadResult reload_result{true, "config reloaded"};
-  Monitor::StartResult start_result = Monitor::StartResult::started;
-  Monitor::StopResult stop_result = Monitor::StopResult::stopping;
+  ScenarioStartResult start_result = ScenarioStartResult::started;
+  ScenarioStopResult stop_result = ScenarioStopResult::stopping;
   std::vector<TargetSnapshot> snapshots;
   std::vector<ScenarioState> states;
   bool throw_on_metrics = false;
@@ -48,17 +48,17 @@ class FakeApi : public Api {
     ++reloads;
     return reload_result;
   }
-  Monitor::StartResult start_scenario(const std::string& name, std::string* detail) override {
+  ScenarioStartResult start_scenario(const std::string& name, std::string* detail) override {
     started.push_back(name);
-    if (start_result == Monitor::StartResult::conflict && detail) *detail = "agent-soak";
-    if (start_result == Monitor::StartResult::started) {
+    if (start_result == ScenarioStartResult::conflict && detail) *detail = "agent-soak";
+    if (start_result == ScenarioStartResult::started) {
       for (auto& s : states) {
         if (s.name == name) s.running = true;
       }
     }
     return start_result;
   }
-  Monitor::StopResult stop_scenario(const std::string& name) override {
+  ScenarioStopResult stop_scenario(const std::string& name) override {
     stopped.push_back(name);
     return stop_result;
   }
@@ -205,13 +205,13 @@ TEST_CASE("POST /api/v1/scenarios/{name}/start needs --web.enable-admin-api", "[
     CHECK(api.started.empty());
   }
   SECTION("an unknown scenario: 404") {
-    api.start_result = Monitor::StartResult::unknown;
+    api.start_result = ScenarioStartResult::unknown;
     const Response r = post(api, "/api/v1/scenarios/nope/start", admin);
     CHECK(code(r) == 404);
     CHECK(json::parse(r.body())["error"] == "unknown scenario \"nope\"");
   }
   SECTION("another scenario already running on the target: 409 naming it") {
-    api.start_result = Monitor::StartResult::conflict;
+    api.start_result = ScenarioStartResult::conflict;
     const Response r = post(api, "/api/v1/scenarios/x/start", admin);
     CHECK(code(r) == 409);
     CHECK_THAT(r.body(), Catch::Contains("agent-soak"));
@@ -239,9 +239,9 @@ TEST_CASE("POST /api/v1/scenarios/{name}/stop", "[router]") {
   CHECK(code(post(api, "/api/v1/scenarios/x/stop")) == 403);
   CHECK(api.stopped.empty());
   CHECK(code(post(api, "/api/v1/scenarios/x/stop", admin)) == 202);
-  api.stop_result = Monitor::StopResult::not_running;
+  api.stop_result = ScenarioStopResult::not_running;
   CHECK(code(post(api, "/api/v1/scenarios/x/stop", admin)) == 409);
-  api.stop_result = Monitor::StopResult::unknown;
+  api.stop_result = ScenarioStopResult::unknown;
   CHECK(code(post(api, "/api/v1/scenarios/x/stop", admin)) == 404);
 }
 
@@ -328,7 +328,7 @@ TEST_CASE("responses follow the request's HTTP version and keep-alive", "[router
 TEST_CASE("a scenario name that is not UTF-8 is still a 404 with valid JSON, not a 500",
           "[router]") {
   FakeApi api;
-  api.start_result = Monitor::StartResult::unknown;
+  api.start_result = ScenarioStartResult::unknown;
   for (const Response& r : {get(api, "/api/v1/scenarios/\xff\xfe"),
                             post(api, "/api/v1/scenarios/\xc3(/start", {false, true})}) {
     CHECK(code(r) == 404);

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "config/load.hpp"
-#include "exporter/web_config.hpp"
+#include "exporter/http/web_config.hpp"
 
 namespace {
 

@@ -15,9 +15,9 @@
 #include <random>
 #include <vector>
 
-#include "exporter/route_signals.hpp"
-#include "exporter/signals.hpp"
-#include "exporter/usl.hpp"
+#include "exporter/signals/route_signals.hpp"
+#include "exporter/signals/signals.hpp"
+#include "exporter/signals/usl.hpp"
 #include "timeline.hpp"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include "exporter/signals.hpp"
+#include "exporter/signals/signals.hpp"
 #include "timeline.hpp"
 
 namespace {

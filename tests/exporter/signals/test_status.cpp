@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "config/config.hpp"
-#include "exporter/status.hpp"
+#include "exporter/signals/status.hpp"
 #include "timeline.hpp"
 
 namespace {

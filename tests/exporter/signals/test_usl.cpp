@@ -10,7 +10,7 @@
 #include <random>
 #include <vector>
 
-#include "exporter/usl.hpp"
+#include "exporter/signals/usl.hpp"
 
 namespace {
 

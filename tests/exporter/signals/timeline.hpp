@@ -14,7 +14,7 @@
 #include <utility>
 #include <vector>
 
-#include "exporter/signals.hpp"
+#include "exporter/signals/signals.hpp"
 #include "probes/sample.hpp"
 #include "probes/schedule.hpp"
 #include "probes/self_lag.hpp"
