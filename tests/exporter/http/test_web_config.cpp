@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "config/load.hpp"
+#include "exporter/http/basic_auth.hpp"
+#include "exporter/http/tls_server.hpp"
 #include "exporter/http/web_config.hpp"
 
 namespace {
