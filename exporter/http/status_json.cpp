@@ -38,7 +38,9 @@ json target_json(const TargetSnapshot& t) {
                           {"value", e.value},
                           {"op", e.op},
                           {"threshold", e.threshold},
-                          {"holds", e.holds}});
+                          {"holds", e.holds},
+                          {"level", name(e.level)},
+                          {"text", describe(e)}});
     }
     findings.push_back({{"finding", kFindingNames[i]},
                         {"active", t.findings[i]},

@@ -12,15 +12,38 @@ struct Builder {
   std::vector<Evidence>& out;
   bool any = false;
 
-  bool at_least(std::string signal, double value, double threshold) {
+  bool at_least(std::string signal, double value, double threshold, Level level, Unit unit) {
     const bool holds = value >= threshold;
-    out.push_back({std::move(signal), value, ">=", threshold, holds});
+    out.push_back({std::move(signal), value, ">=", threshold, holds, level, unit});
     any = any || holds;
     return holds;
   }
 };
 
 }  // namespace
+
+std::string format_value(double value, Unit unit) {
+  switch (unit) {
+    case Unit::seconds:
+      if (value >= 10) return fmt::format("{:.1f} s", value);
+      if (value >= 1) return fmt::format("{:.2f} s", value);
+      if (value >= 0.01) return fmt::format("{:.0f} ms", value * 1000);
+      return fmt::format("{:.1f} ms", value * 1000);
+    case Unit::ratio:
+      return fmt::format("{:.1f} %", value * 100);
+    case Unit::count:
+      return fmt::format("{:.4g}", value);
+  }
+  return fmt::format("{}", value);
+}
+
+std::string describe(const Evidence& e) {
+  const std::string op = e.op == ">=" ? "\u2265" : e.op;
+  std::string line = fmt::format("{} {} {} {}", e.signal, format_value(e.value, e.unit), op,
+                                 format_value(e.threshold, e.unit));
+  if (e.level != Level::healthy) line += fmt::format(" ({})", name(e.level));
+  return line;
+}
 
 std::string_view name(Level level) {
   switch (level) {
@@ -51,12 +74,16 @@ Assessment assess(const TargetView& v, const config::Thresholds& t,
   // Findings and their evidence.
   auto& starvation = a.evidence[static_cast<std::size_t>(Finding::event_loop_starvation)];
   Builder s{starvation};
-  const bool stuck =
-      s.at_least("stall_in_progress_seconds", in_progress, seconds(u.stall_in_progress));
-  const bool long_stall = s.at_least("stall_max_seconds", stall_max, seconds(c.stall_max));
-  const bool stall_share_critical = s.at_least("stall_ratio", v.stall_ratio, c.stall_ratio);
-  const bool stall_share = s.at_least("stall_ratio", v.stall_ratio, d.stall_ratio);
-  const bool laggy = s.at_least("lag_p99_seconds", lag_p99, seconds(d.lag_p99));
+  const bool stuck = s.at_least("stall_in_progress_seconds", in_progress,
+                                seconds(u.stall_in_progress), Level::unresponsive, Unit::seconds);
+  const bool long_stall = s.at_least("stall_max_seconds", stall_max, seconds(c.stall_max),
+                                     Level::critical, Unit::seconds);
+  const bool stall_share_critical =
+      s.at_least("stall_ratio", v.stall_ratio, c.stall_ratio, Level::critical, Unit::ratio);
+  const bool stall_share =
+      s.at_least("stall_ratio", v.stall_ratio, d.stall_ratio, Level::degraded, Unit::ratio);
+  const bool laggy =
+      s.at_least("lag_p99_seconds", lag_p99, seconds(d.lag_p99), Level::degraded, Unit::seconds);
   a.finding_enter[static_cast<std::size_t>(Finding::event_loop_starvation)] = s.any;
   const bool stall_exit_3 = in_progress < seconds(u.exit_stall_in_progress);
   const bool stall_exit_2 =
@@ -73,18 +100,19 @@ Assessment assess(const TargetView& v, const config::Thresholds& t,
     const RouteView& r = v.routes[i];
     const std::string label = i < route_names.size() ? route_names[i] : std::to_string(i);
     if (r.hol_ratio) {
-      hol.at_least(fmt::format("hol_blocking_ratio{{route=\"{}\"}}", label), *r.hol_ratio, d.hol);
+      hol.at_least(fmt::format("hol_blocking_ratio{{route=\"{}\"}}", label), *r.hol_ratio, d.hol,
+                   Level::degraded, Unit::ratio);
       hol_exit = hol_exit && *r.hol_ratio < d.exit_hol;
     }
     if (r.amplification) {
       amp.at_least(fmt::format("queue_amplification_ratio{{route=\"{}\"}}", label),
-                   *r.amplification, d.queue_amplification);
+                   *r.amplification, d.queue_amplification, Level::degraded, Unit::count);
       amp_exit = amp_exit && *r.amplification < d.exit_queue_amplification;
     }
     if (r.knee && r.concurrency) {
       // Strictly beyond the knee: at the knee itself the route still scales.
       const bool beyond = knee.at_least(fmt::format("scenario_concurrency{{route=\"{}\"}}", label),
-                                        *r.concurrency, *r.knee + 1);
+                                        *r.concurrency, *r.knee + 1, Level::healthy, Unit::count);
       knee_exit = knee_exit && !beyond;
     }
   }
@@ -96,18 +124,18 @@ Assessment assess(const TargetView& v, const config::Thresholds& t,
   a.finding_exit[static_cast<std::size_t>(Finding::concurrency_saturation)] = knee_exit;
 
   Builder failures{a.evidence[static_cast<std::size_t>(Finding::canary_failures)]};
-  const bool failing =
-      failures.at_least("consecutive_failures", v.consecutive_failures, u.consecutive_failures);
-  failures.at_least("failure_ratio", v.failure_ratio, 0.05);
+  const bool failing = failures.at_least("consecutive_failures", v.consecutive_failures,
+                                         u.consecutive_failures, Level::unresponsive, Unit::count);
+  failures.at_least("failure_ratio", v.failure_ratio, 0.05, Level::healthy, Unit::ratio);
   a.finding_enter[static_cast<std::size_t>(Finding::canary_failures)] = failures.any;
   a.finding_exit[static_cast<std::size_t>(Finding::canary_failures)] =
       v.consecutive_failures == 0 && v.failure_ratio < 0.01;
 
   Builder starved{a.evidence[static_cast<std::size_t>(Finding::prober_starved)]};
   starved.at_least("prober_lag_worst_seconds", seconds(v.prober_lag_worst),
-                   seconds(v.stall_threshold));
+                   seconds(v.stall_threshold), Level::unknown, Unit::seconds);
   starved.at_least("prober_lag_ratio", seconds(v.prober_lag_in_window) / seconds(v.window),
-                   kProberLagRatio);
+                   kProberLagRatio, Level::unknown, Unit::ratio);
   a.finding_enter[static_cast<std::size_t>(Finding::prober_starved)] = v.prober_starved;
   a.finding_exit[static_cast<std::size_t>(Finding::prober_starved)] = !v.prober_starved;
 

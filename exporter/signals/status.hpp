@@ -30,6 +30,9 @@ inline constexpr std::array<std::string_view, kFindingCount> kFindingNames{
     "concurrency_saturation", "canary_failures",       "prober_starved"};
 constexpr std::string_view name(Finding f) { return kFindingNames[static_cast<std::size_t>(f)]; }
 
+/// How a value of evidence reads for a person.
+enum class Unit { seconds, ratio, count };
+
 /// One value set against one threshold: the evidence behind a finding.
 struct Evidence {
   std::string signal;  ///< e.g. "stall_max_seconds" or "hol_blocking_ratio{route=agent}"
@@ -37,7 +40,18 @@ struct Evidence {
   std::string op;  ///< ">=" for an entry condition
   double threshold = 0;
   bool holds = false;
+  /// The status level this condition raises when it holds (healthy: it
+  /// raises none, e.g. the knee; unknown: it makes the status unknown).
+  Level level = Level::healthy;
+  Unit unit = Unit::count;
 };
+
+/// A value in the units a person reads: "600 ms", "3.02 s", "18.6 %", "290".
+std::string format_value(double value, Unit unit);
+
+/// One line of evidence for a person: "stall_max_seconds 600 ms ≥ 500 ms
+/// (critical)"; the level is left out when the condition raises none.
+std::string describe(const Evidence& evidence);
 
 /// The rules of DESIGN "Runtime status" applied to one view, without memory:
 /// which level's entry conditions hold, which levels' exit conditions hold,

@@ -52,8 +52,8 @@ TargetSnapshot snapshot() {
   v.routes = {r};
   s.findings[static_cast<std::size_t>(Finding::event_loop_starvation)] = true;
   s.assessment.evidence[static_cast<std::size_t>(Finding::event_loop_starvation)] = {
-      {"stall_max_seconds", 0.6, ">=", 0.5, true},
-      {"stall_in_progress_seconds", 0, ">=", 2, false},
+      {"stall_max_seconds", 0.6, ">=", 0.5, true, Level::critical, Unit::seconds},
+      {"stall_in_progress_seconds", 0, ">=", 2, false, Level::unresponsive, Unit::seconds},
   };
   return s;
 }
@@ -79,7 +79,9 @@ TEST_CASE("status JSON: the status, every finding with evidence, the signals", "
                       {"value", 0.6},
                       {"op", ">="},
                       {"threshold", 0.5},
-                      {"holds", true}});
+                      {"holds", true},
+                      {"level", "critical"},
+                      {"text", "stall_max_seconds 600 ms \u2265 500 ms (critical)"}});
   CHECK(ev[1]["holds"] == false);
 
   const json& s = t["signals"];

@@ -457,3 +457,31 @@ TEST_CASE("level and finding names", "[status]") {
   CHECK(name(Finding::event_loop_starvation) == "event_loop_starvation");
   CHECK(name(Finding::prober_starved) == "prober_starved");
 }
+
+TEST_CASE("evidence reads in a person's units and names the level it raises",
+          "[status][evidence]") {
+  CHECK(format_value(0.6, Unit::seconds) == "600 ms");
+  CHECK(format_value(0.0035, Unit::seconds) == "3.5 ms");
+  CHECK(format_value(3.0213, Unit::seconds) == "3.02 s");
+  CHECK(format_value(19.53, Unit::seconds) == "19.5 s");
+  CHECK(format_value(0.186, Unit::ratio) == "18.6 %");
+  CHECK(format_value(290, Unit::count) == "290");
+  CHECK(format_value(1.6234, Unit::count) == "1.623");
+
+  TargetView v = healthy();
+  v.stall_max = 600ms;
+  v.stall_ratio = 0.186;
+  const Assessment a = assess(v, Thresholds{}, kRoutes);
+  const Evidence* critical = find(a, Finding::event_loop_starvation, "stall_ratio", 0.1);
+  const Evidence* degraded = find(a, Finding::event_loop_starvation, "stall_ratio", 0.01);
+  const Evidence* stall_max = find(a, Finding::event_loop_starvation, "stall_max_seconds", 0.5);
+  REQUIRE(critical);
+  REQUIRE(degraded);
+  REQUIRE(stall_max);
+  // The same signal against two levels' thresholds is told apart by its level.
+  CHECK(critical->level == Level::critical);
+  CHECK(degraded->level == Level::degraded);
+  CHECK(describe(*critical) == "stall_ratio 18.6 % \u2265 10.0 % (critical)");
+  CHECK(describe(*degraded) == "stall_ratio 18.6 % \u2265 1.0 % (degraded)");
+  CHECK(describe(*stall_max) == "stall_max_seconds 600 ms \u2265 500 ms (critical)");
+}
