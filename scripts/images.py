@@ -206,7 +206,10 @@ def _matches(pattern, relpath):
     regex = ""
     i = 0
     while i < len(pattern):
-        if pattern.startswith("**", i):
+        if pattern.startswith("**/", i):
+            regex += "(.*/)?"
+            i += 3
+        elif pattern.startswith("**", i):
             regex += ".*"
             i += 2
         elif pattern[i] == "*":
