@@ -43,6 +43,8 @@ class ImagesTest(unittest.TestCase):
         self.assertIn("CMakeLists.txt", files)
         self.assertFalse([f for f in files if f.startswith(("tests/", "docs/", "helm/", "deploy/"))], files)
         self.assertFalse([f for f in files if "/testdata/" in f], files)
+        self.assertFalse([f for f in files if f.endswith(".md") or (f.startswith("bench/") and f != "bench/CMakeLists.txt")],
+                         "documentation and benchmarks are not the image's inputs")
 
     def test_loopcanary_image_user_and_entrypoint(self):
         config = c.inspect(self.tags["loopcanary"])["Config"]
