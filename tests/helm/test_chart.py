@@ -7,6 +7,7 @@ safe defaults, the config checksum, and the rollout gates' conditions.
 """
 
 import glob
+import json
 import os
 import re
 import subprocess
@@ -251,34 +252,37 @@ class DefaultsTest(unittest.TestCase):
 
 
 class RolloutGatesTest(unittest.TestCase):
-    """The gates' conditions, evaluated on every kind of result: empty and
-    unknown are inconclusive (neither condition), below the level passes, at
-    or above it fails. Argo evaluates these with expr-lang; the expressions
-    use only len(), indexing, comparisons and &&, which mean the same in
-    Python once && is `and`."""
+    """The gates' conditions, evaluated as Argo Rollouts evaluates them (the
+    validator's -argo-success/-argo-failure: the expression library and
+    phase rules of Argo Rollouts v1.9) on every kind of Prometheus result:
+    empty and unknown (-1) are Inconclusive, below the level Successful, at
+    or above it Failed."""
+
+    RESULTS = [[], [-1.0], [0.0], [1.0], [2.0], [3.0], [0.0, 2.0]]
 
     def render(self, level):
         _, objects = h.template(values=[os.path.join(h.CHART, "ci", "rollouts-values.yaml")],
                                 sets=[f"rollouts.failLevel={level}", "rollouts.argo.clusterScoped=false"])
         return h.find(objects, "AnalysisTemplate"), h.find(objects, "MetricTemplate")
 
-    @staticmethod
-    def holds(condition, result):
-        return eval(condition.replace("&&", " and "), {"len": len}, {"result": result})  # noqa: S307
-
-    def test_argo_conditions(self):
+    def test_argo_phases(self):
         for level in (1, 2, 3):
             metric = self.render(level)[0]["spec"]["metrics"][0]
-            for result in ([], [-1], [0], [1], [2], [3]):
+            r = subprocess.run([h.validator(), "-argo-success", metric["successCondition"],
+                                "-argo-failure", metric["failureCondition"]],
+                               input=json.dumps(self.RESULTS), capture_output=True, text=True, timeout=60)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            phases = r.stdout.split()
+            self.assertEqual(len(phases), len(self.RESULTS), r.stdout)
+            for result, phase in zip(self.RESULTS, phases):
                 with self.subTest(level=level, result=result):
-                    success = self.holds(metric["successCondition"], result)
-                    failure = self.holds(metric["failureCondition"], result)
+                    # The query takes the max over pods: result[0] is the worst.
                     if not result or result[0] < 0:
-                        self.assertEqual((success, failure), (False, False), "inconclusive")
+                        self.assertEqual(phase, "Inconclusive")
                     elif result[0] >= level:
-                        self.assertEqual((success, failure), (False, True))
+                        self.assertEqual(phase, "Failed")
                     else:
-                        self.assertEqual((success, failure), (True, False))
+                        self.assertEqual(phase, "Successful")
 
     def test_queries_select_the_new_pods_and_parse(self):
         analysis, flagger = self.render(2)

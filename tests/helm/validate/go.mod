@@ -5,6 +5,7 @@ module github.com/loopcanary/loopcanary/tests/helm/validate
 go 1.26.0
 
 require (
+	github.com/antonmedv/expr v1.15.5
 	k8s.io/api v0.36.2
 	k8s.io/apiextensions-apiserver v0.36.2
 	k8s.io/apimachinery v0.36.2

@@ -17,6 +17,9 @@
 //
 //	validate -patch patch.yaml base.yaml   # prints base with the strategic-
 //	                                      # merge patch applied (a Deployment)
+//	validate -argo-success C -argo-failure F < results.json
+//	    # for each Prometheus result ([[], [2], …]) prints the phase Argo
+//	    # Rollouts gives a measurement: Successful, Failed or Inconclusive
 //
 // Prints one line per object ("ok Kind/name" or "error Kind/name: …") and
 // exits 1 when any object is invalid, 2 on a usage or setup error.
@@ -31,11 +34,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
+	"github.com/antonmedv/expr"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apiextensions-apiserver/pkg/apis/apiextensions"
@@ -68,7 +73,15 @@ type crd struct {
 func main() {
 	crdsList := flag.String("crds", "", "crds.txt: module@version and CRD files in it")
 	patch := flag.String("patch", "", "a strategic-merge patch to apply to the Deployment given as argument")
+	argoSuccess := flag.String("argo-success", "", "an Argo Rollouts successCondition to evaluate")
+	argoFailure := flag.String("argo-failure", "", "an Argo Rollouts failureCondition to evaluate")
 	flag.Parse()
+	if *argoSuccess != "" || *argoFailure != "" {
+		if err := argoPhases(*argoSuccess, *argoFailure, os.Stdin); err != nil {
+			fail(err.Error())
+		}
+		return
+	}
 	if *patch != "" {
 		if err := applyPatch(*patch, flag.Arg(0)); err != nil {
 			fail(err.Error())
@@ -501,4 +514,65 @@ func applyPatch(patchPath, basePath string) error {
 	}
 	_, err = os.Stdout.Write(out)
 	return err
+}
+
+// argoPhases evaluates an AnalysisTemplate metric's conditions the way Argo
+// Rollouts v1.9 does (utils/evaluate: the same expression library at the
+// version it pins, the same environment, the same phase rules) for each
+// Prometheus vector result, given as a list of float lists on stdin.
+func argoPhases(success, failure string, in io.Reader) error {
+	var results [][]float64
+	if err := json.NewDecoder(in).Decode(&results); err != nil {
+		return err
+	}
+	eval := func(condition string, result []float64) (bool, error) {
+		env := map[string]any{
+			"result":  result,
+			"asInt":   func(f float64) int64 { return int64(f) },
+			"asFloat": func(f float64) float64 { return f },
+			"isNaN":   math.IsNaN,
+			"isInf":   func(f float64) bool { return math.IsInf(f, 0) },
+		}
+		program, err := expr.Compile(condition, expr.Env(env))
+		if err != nil {
+			return false, err
+		}
+		out, err := expr.Run(program, env)
+		if err != nil {
+			return false, err
+		}
+		b, ok := out.(bool)
+		if !ok {
+			return false, fmt.Errorf("expected bool, but got %T", out)
+		}
+		return b, nil
+	}
+	for _, result := range results {
+		var ok, failed bool
+		var err error
+		if success != "" {
+			if ok, err = eval(success, result); err != nil {
+				return err
+			}
+		}
+		if failure != "" {
+			if failed, err = eval(failure, result); err != nil {
+				return err
+			}
+		}
+		switch {
+		case success != "" && failure == "":
+			failed = !ok
+		case success == "" && failure != "":
+			ok = !failed
+		}
+		phase := "Successful"
+		if failed {
+			phase = "Failed"
+		} else if !ok {
+			phase = "Inconclusive"
+		}
+		fmt.Println(phase)
+	}
+	return nil
 }
