@@ -35,7 +35,7 @@ if ((${#missing[@]})); then
   $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Helm, pinned, built from source with Go (>= 1.24) when missing: Debian 12 has
+# Helm, pinned, built from source with Go (>= 1.26) when missing: Debian 12 has
 # no helm package and its golang is 1.19 (README.md, "Kubernetes", says what to
 # do without a recent Go). The ldflags are helm's Makefile's, so the binary
 # reports its version and defaults to the Kubernetes release of its client-go
@@ -44,19 +44,21 @@ HELM_VERSION=v3.21.4
 HELM_KUBE_MINOR=36
 tools="${LOOPCANARY_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/loopcanary/tools}"
 helm_bin="$tools/helm-$HELM_VERSION/helm"
-if [ ! -x "$helm_bin" ]; then
-  go=$(command -v go || echo /usr/local/go/bin/go)
-  if [ ! -x "$go" ]; then
-    echo "deps: helm $HELM_VERSION needs Go >= 1.24 to build (none found); see README.md, Kubernetes" >&2
-    exit 1
-  fi
+go=$(command -v go || echo /usr/local/go/bin/go)
+if [ ! -x "$helm_bin" ] && [ ! -x "$go" ]; then
+  # Not fatal: building and the demo need no helm; the chart tests fail and say so.
+  echo "deps: no Go to build helm $HELM_VERSION with (needs Go >= 1.26): the chart tests" \
+    "(tests/helm, tests/container) will fail; see README.md, Kubernetes" >&2
+elif [ ! -x "$helm_bin" ]; then
   echo "deps: building helm $HELM_VERSION with $("$go" version | cut -d' ' -f3) into $helm_bin (a few minutes)" >&2
   flags="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
   for pkg in pkg/lint/rules pkg/chartutil; do
     flags="$flags -X helm.sh/helm/v3/$pkg.k8sVersionMajor=1 -X helm.sh/helm/v3/$pkg.k8sVersionMinor=$HELM_KUBE_MINOR"
   done
   GOBIN="$tools/helm-$HELM_VERSION" CGO_ENABLED=0 GOFLAGS=-trimpath \
-    "$go" install -ldflags "$flags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+    "$go" install -ldflags "$flags" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" ||
+    echo "deps: building helm $HELM_VERSION failed (Go >= 1.26 needed): the chart tests will fail;" \
+      "see README.md, Kubernetes" >&2
 fi
 
 # podman-compose, pinned, from PyPI into its own venv: Debian 12's 1.0.3 cannot

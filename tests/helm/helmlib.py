@@ -40,7 +40,7 @@ HELM = os.path.join(TOOLS, f"helm-{HELM_VERSION}", "helm")
 def go_binary():
     found = shutil.which("go") or "/usr/local/go/bin/go"
     if not os.path.exists(found):
-        raise AssertionError("no Go toolchain (>= 1.24) for the manifest validator: see README.md, Kubernetes")
+        raise AssertionError("no Go toolchain (>= 1.26) for the manifest validator: see README.md, Kubernetes")
     return found
 
 
