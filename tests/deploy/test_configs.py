@@ -101,7 +101,7 @@ class ComposeTest(unittest.TestCase):
         canary = self.services["loopcanary"]
         self.assertEqual(canary["network_mode"], "service:app")
         self.assertNotIn("ports", canary, "a service in another's network namespace cannot publish ports")
-        self.assertIn("19420:19420", self.services["app"]["ports"])
+        self.assertIn("${LAB_ADDRESS:-127.0.0.1}:${LAB_LOOPCANARY_PORT:-19420}:19420", self.services["app"]["ports"])
         self.assertEqual(canary["build"]["dockerfile"], "deploy/Dockerfile")
         self.assertTrue(canary.get("read_only"))
         self.assertIn("--web.enable-admin-api", canary["command"])
@@ -128,7 +128,7 @@ class ComposeTest(unittest.TestCase):
         mount = next(v for v in canary["volumes"] if v.split(":")[1] == "/etc/loopcanary/loopcanary.yaml")
         config = lib.load_yaml(os.path.normpath(os.path.join(lib.DEPLOY, mount.split(":")[0])))
         self.assertEqual([t["url"] for t in config["targets"]], ["http://127.0.0.1:8000"])
-        self.assertIn("8000:8000", self.services["app"]["ports"])
+        self.assertIn("${LAB_ADDRESS:-127.0.0.1}:${LAB_APP_PORT:-8000}:8000", self.services["app"]["ports"])
 
     def test_grafana_provisioning_matches_the_mounts(self):
         grafana = self.services["grafana"]
