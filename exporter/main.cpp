@@ -215,14 +215,15 @@ int main(int argc, char** argv) {
       "--selector='{namespace=\"shop\"}'");
   exporter::AuditOptions audit_options;
   exporter::PrometheusOptions prometheus_options;
-  std::string fail_on = "critical", max_unknown = "10%", duration, warmup, min_duration, wait, range,
-              step;
+  std::string fail_on = "critical", max_unknown = "10%", duration, warmup, min_duration, wait,
+              range, step;
   std::vector<std::string> reports;
   std::string audit_output = "-";
   bool no_progress = false;
   std::string runbook_url(exporter::audit::kDefaultRunbook);
-  audit->add_option("--config.file", config_file,
-                    "Configuration file (YAML); with --prometheus only for its thresholds")
+  audit
+      ->add_option("--config.file", config_file,
+                   "Configuration file (YAML); with --prometheus only for its thresholds")
       ->capture_default_str();
   audit->add_option("--scenario", audit_options.scenario,
                     "The scenario to run (an external one needs --duration)");
@@ -237,9 +238,10 @@ int main(int argc, char** argv) {
   audit->add_option("--fail-on", fail_on, "FAIL when the status reaches this level at any moment")
       ->check(CLI::IsMember({"degraded", "critical", "unresponsive"}))
       ->capture_default_str();
-  audit->add_option("--max-unknown", max_unknown,
-                    "INCONCLUSIVE when the status was unknown longer than this share of the "
-                    "judged run (0.1 or 10%)")
+  audit
+      ->add_option("--max-unknown", max_unknown,
+                   "INCONCLUSIVE when the status was unknown longer than this share of the "
+                   "judged run (0.1 or 10%)")
       ->capture_default_str();
   audit->add_option("--min-duration", min_duration,
                     "INCONCLUSIVE when less than this was judged (default: the signal window W)");
@@ -259,15 +261,15 @@ int main(int argc, char** argv) {
   audit->add_option("--range", range, "With --prometheus: the last D (default 10m)");
   audit->add_option("--start", prometheus_options.start,
                     "With --prometheus: range start (RFC 3339 or Unix seconds)");
-  audit->add_option("--end", prometheus_options.end,
-                    "With --prometheus: range end (default now)");
+  audit->add_option("--end", prometheus_options.end, "With --prometheus: range end (default now)");
   audit->add_option("--selector", prometheus_options.selector,
                     "With --prometheus: label matchers every series must carry, e.g. "
                     "'{namespace=\"x\",pod=~\"api-.*\"}'");
   audit->add_option("--rules", prometheus_options.rules_file,
                     "With --prometheus: judge your own PromQL checks of this file instead "
                     "(loopcanary init --rules writes a starter)");
-  audit->add_option("--step", step, "With --rules: query_range resolution (default range/600, ≥ 1s)");
+  audit->add_option("--step", step,
+                    "With --rules: query_range resolution (default range/600, ≥ 1s)");
 
   CLI::App* init = cli.add_subcommand(
       "init", "Write a commented starter configuration (or, with --rules, audit rules)");
@@ -291,8 +293,8 @@ int main(int argc, char** argv) {
 
   if (init->parsed()) {
     if (init_rules) {
-      return write_starter(init_output.empty() ? "loopcanary-rules.yaml" : init_output,
-                           init_force, exporter::audit::kStarterRules,
+      return write_starter(init_output.empty() ? "loopcanary-rules.yaml" : init_output, init_force,
+                           exporter::audit::kStarterRules,
                            "check it with: loopcanary audit --prometheus=URL --rules=");
     }
     return write_starter(init_output.empty() ? "loopcanary.yaml" : init_output, init_force,

@@ -153,10 +153,8 @@ void describe_machine(audit::ProberHealth& p) {
 /// the scenario steps, the signal maxima and the metrics at the start.
 class Recorder {
  public:
-  Recorder(const config::Config& config, const config::Target& target, Metrics& metrics,
-           audit::VerdictRules rules)
-      : config_(config),
-        target_(target),
+  Recorder(const config::Target& target, Metrics& metrics, audit::VerdictRules rules)
+      : target_(target),
         metrics_(metrics),
         judge_(rules, std::vector<std::string>(kFindingNames.begin(), kFindingNames.end())) {
     for (const auto& r : target.routes) route_names_.push_back(r.name);
@@ -171,8 +169,7 @@ class Recorder {
     stalls_at_start_ = s.view.stalls_total;
   }
 
-  void observe(const TargetSnapshot& s, SteadyClock::time_point now, bool warmup,
-               int concurrency) {
+  void observe(const TargetSnapshot& s, SteadyClock::time_point now, bool warmup, int concurrency) {
     const double dt = last_ ? secs(now - *last_) : 0;
     last_ = now;
     audit::Observation o;
@@ -202,8 +199,8 @@ class Recorder {
           if (v) slot = std::max(slot.value_or(*v), *v);
         };
         up(m.hol, r.hol_ratio);
-        up(m.hol_delay, r.hol_delay ? std::optional<double>(probes::seconds(*r.hol_delay))
-                                    : std::nullopt);
+        up(m.hol_delay,
+           r.hol_delay ? std::optional<double>(probes::seconds(*r.hol_delay)) : std::nullopt);
         up(m.amplification, r.amplification);
         if (r.service_time) m.service_time = probes::seconds(*r.service_time);
         if (r.capacity) m.capacity = r.capacity;
@@ -221,7 +218,8 @@ class Recorder {
       point_->findings.assign(kFindingCount, false);
     }
     point_->warmup = point_->warmup || o.warmup;
-    if (s.level != Level::unknown) point_->status = std::max(point_->status, static_cast<int>(s.level));
+    if (s.level != Level::unknown)
+      point_->status = std::max(point_->status, static_cast<int>(s.level));
     for (std::size_t i = 0; i < kFindingCount; ++i) {
       if (s.findings[i]) point_->findings[i] = true;
     }
@@ -245,8 +243,8 @@ class Recorder {
         break;
       }
     }
-    if (!route.empty() && (steps_.empty() || steps_.back().route != route ||
-                           steps_.back().concurrency != n)) {
+    if (!route.empty() &&
+        (steps_.empty() || steps_.back().route != route || steps_.back().concurrency != n)) {
       steps_.push_back({secs(now - epoch_), n, route});
     }
   }
@@ -271,8 +269,9 @@ class Recorder {
       const std::string& name = target_.canaries[i].name;
       audit::CanarySummary c;
       c.name = name;
-      c.probes = count_delta(end.canary_probes.count(name) ? end.canary_probes.at(name) : 0,
-                             at_start_.canary_probes.count(name) ? at_start_.canary_probes.at(name) : 0);
+      c.probes =
+          count_delta(end.canary_probes.count(name) ? end.canary_probes.at(name) : 0,
+                      at_start_.canary_probes.count(name) ? at_start_.canary_probes.at(name) : 0);
       if (auto it = end.canary_failures.find(name); it != end.canary_failures.end()) {
         for (const auto& [reason, v] : it->second) {
           double before = 0;
@@ -294,8 +293,9 @@ class Recorder {
     for (const std::string& name : route_names_) {
       audit::RouteSummary r;
       r.name = name;
-      r.requests = count_delta(end.route_requests.count(name) ? end.route_requests.at(name) : 0,
-                               at_start_.route_requests.count(name) ? at_start_.route_requests.at(name) : 0);
+      r.requests =
+          count_delta(end.route_requests.count(name) ? end.route_requests.at(name) : 0,
+                      at_start_.route_requests.count(name) ? at_start_.route_requests.at(name) : 0);
       if (r.requests == 0) continue;
       if (auto it = end.route_failures.find(name); it != end.route_failures.end()) {
         for (const auto& [reason, v] : it->second) {
@@ -388,7 +388,6 @@ class Recorder {
     (void)now;
   }
 
-  const config::Config& config_;
   const config::Target& target_;
   Metrics& metrics_;
   audit::Judge judge_;
@@ -531,7 +530,8 @@ int run_audit(std::shared_ptr<const config::Config> loaded, const AuditOptions& 
   const double warmup = secs(options.warmup);
   const double run_seconds =
       external ? secs(*options.duration) + warmup : scenario_seconds(*scenario);
-  const double window = probes::seconds(std::chrono::duration_cast<probes::Duration>(config->global.window));
+  const double window =
+      probes::seconds(std::chrono::duration_cast<probes::Duration>(config->global.window));
 
   AuditReport report;
   report.mode = options.scenario.empty() ? "observe" : "scenario";
@@ -561,11 +561,10 @@ int run_audit(std::shared_ptr<const config::Config> loaded, const AuditOptions& 
       s.name = target.name;
       s.url = target.url.text;
       s.verdict = audit::Verdict::inconclusive;
-      s.reasons.push_back(fmt::format("target unreachable: {}:{}: {}{}", target.url.host,
-                                      target.url.port, *error,
-                                      options.wait.count() > 0
-                                          ? fmt::format(" (kept trying for {:.0f} s)", secs(options.wait))
-                                          : std::string(" (--wait=D keeps trying)")));
+      s.reasons.push_back(fmt::format(
+          "target unreachable: {}:{}: {}{}", target.url.host, target.url.port, *error,
+          options.wait.count() > 0 ? fmt::format(" (kept trying for {:.0f} s)", secs(options.wait))
+                                   : std::string(" (--wait=D keeps trying)")));
       report.started_at = rfc3339(std::chrono::system_clock::now());
       report.ended_at = report.started_at;
       report.subjects.push_back(std::move(s));
@@ -578,7 +577,7 @@ int run_audit(std::shared_ptr<const config::Config> loaded, const AuditOptions& 
   Monitor monitor(config, metrics);
   monitor.start();
   audit::Progress progress(options.progress);
-  Recorder recorder(*config, target, metrics, rules);
+  Recorder recorder(target, metrics, rules);
 
   // loopcanary's own warm-up: until its status is known (a baseline exists),
   // at most a window and a bit; not judged, whatever it says.

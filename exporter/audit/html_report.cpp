@@ -15,7 +15,7 @@ namespace loopcanary::exporter::audit {
 namespace {
 
 constexpr double kWidth = 960;
-constexpr double kLeft = 64, kRight = 16, kTop = 14, kBottom = 30;
+constexpr double kLeft = 190, kRight = 16, kTop = 14, kBottom = 30;
 
 const char* kStyle = R"(
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2430;margin:0;background:#f4f6f9}
@@ -86,8 +86,9 @@ class Frame {
           "fill=\"#e9ecf1\"/><text x=\"{:.1f}\" y=\"{}\">warm-up (not judged)</text>\n",
           x(t0_), kTop, x(warmup_end) - x(t0_), bottom() - kTop, x(t0_) + 4, kTop + 11);
     }
-    out += fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#8a94a3\"/>\n",
-                       kLeft, bottom(), kWidth - kRight, bottom());
+    out +=
+        fmt::format("<line x1=\"{}\" y1=\"{:.1f}\" x2=\"{}\" y2=\"{:.1f}\" stroke=\"#8a94a3\"/>\n",
+                    kLeft, bottom(), kWidth - kRight, bottom());
     const double span = t1_ - t0_;
     const double raw = span / 10;
     const double mag = std::pow(10, std::floor(std::log10(std::max(raw, 1e-3))));
@@ -102,7 +103,7 @@ class Frame {
       out += fmt::format(
           "<line x1=\"{0:.1f}\" y1=\"{1:.1f}\" x2=\"{0:.1f}\" y2=\"{2:.1f}\" stroke=\"#8a94a3\"/>"
           "<text x=\"{0:.1f}\" y=\"{3:.1f}\" text-anchor=\"middle\">{4}</text>\n",
-          x(t), bottom(), bottom() + 4, bottom() + 16, fmt::format("{:g} s", t));
+          x(t), bottom(), bottom() + 4, bottom() + 16, fmt::format("{:g} s", t == 0 ? 0.0 : t));
     }
     return out;
   }
@@ -110,8 +111,9 @@ class Frame {
   /// Y ticks at `values`, labelled by `label(value)`.
   template <typename Label>
   std::string y_axis(const std::vector<double>& values, Label label) const {
-    std::string out = fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2:.1f}\" stroke=\"#8a94a3\"/>\n",
-                                  kLeft, kTop, bottom());
+    std::string out =
+        fmt::format("<line x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2:.1f}\" stroke=\"#8a94a3\"/>\n",
+                    kLeft, kTop, bottom());
     for (double v : values) {
       out += fmt::format(
           "<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2}\" y2=\"{1:.1f}\" stroke=\"#eef0f4\"/>"
@@ -123,7 +125,7 @@ class Frame {
 
   /// A polyline through the points that have a value (a gap where one is missing).
   std::string line(const std::vector<std::pair<double, std::optional<double>>>& points,
-                   const char* color, const char* series, double width = 1.6,
+                   const char* color, const std::string& series, double width = 1.6,
                    const char* dash = "") const {
     std::string d;
     bool pen = false;
@@ -184,14 +186,14 @@ std::string status_plot(const SubjectResult& s, const Frame& base, double t0, do
   for (std::size_t r = 0; r < rows.size(); ++r) {
     const std::size_t i = rows[r];
     out += fmt::format("<text x=\"{}\" y=\"{:.1f}\" text-anchor=\"end\">{}</text>\n", kLeft - 6,
-                       row_y(r + 1) + 12, h(s.findings[i].name.substr(0, 12)));
+                       row_y(r + 1) + 12, h(s.findings[i].name));
     for (const Point& p : s.timeline) {
       if (i >= p.findings.size() || !p.findings[i]) continue;
       out += fmt::format(
           "<rect class=\"finding\" data-finding=\"{}\" x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.2f}\" "
           "height=\"{}\" fill=\"#5c6bc0\"/>\n",
-          h(s.findings[i].name), f.x(p.t), row_y(r + 1) + 3, std::max(1.0, f.x(p.t + step) - f.x(p.t)),
-          row_h - 7);
+          h(s.findings[i].name), f.x(p.t), row_y(r + 1) + 3,
+          std::max(1.0, f.x(p.t + step) - f.x(p.t)), row_h - 7);
     }
   }
   out += "</svg>\n";
@@ -225,7 +227,8 @@ std::string latency_plot(const SubjectResult& s, double t0, double t1) {
   const double y0 = std::pow(10, std::floor(std::log10(lo)));
   const double y1 = std::pow(10, std::ceil(std::log10(hi * 1.01)));
   const Frame f(t0, t1, 240, y0, y1, true);
-  std::string out = f.open("latency", "canary latency from intended send time and heavy-route latency");
+  std::string out =
+      f.open("latency", "canary latency from intended send time and heavy-route latency");
   out += f.time_axis(0);
   std::vector<double> ticks;
   for (double v = y0; v <= y1 * 1.001; v *= 10) ticks.push_back(v);
@@ -272,10 +275,12 @@ std::string stall_plot(const SubjectResult& s, double t0, double t1, double step
   }
   // Zero baseline drawn as a series so an all-calm run still reads as measured.
   std::vector<std::pair<double, std::optional<double>>> zero;
-  for (const Point& p : s.timeline) zero.emplace_back(p.t, p.stall_seconds > 0 ? std::nullopt : std::optional<double>(0.0));
+  for (const Point& p : s.timeline)
+    zero.emplace_back(p.t, p.stall_seconds > 0 ? std::nullopt : std::optional<double>(0.0));
   out += f.line(zero, "#43a047", "no stall", 2);
-  out += "</svg>\n" + legend({{"#e53935", "stalled (seconds the target could not answer, per interval)"},
-                              {"#43a047", "no stall"}});
+  out += "</svg>\n" +
+         legend({{"#e53935", "stalled (seconds the target could not answer, per interval)"},
+                 {"#43a047", "no stall"}});
   return out;
 }
 
@@ -300,10 +305,12 @@ std::string steps_plot(const SubjectResult& s, double t0, double t1) {
   if (!s.steps.empty()) out += f.line(pts, "#3949ab", "concurrency", 2);
   for (const Step& st : s.steps) {
     out += fmt::format(
-        "<circle class=\"step\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" fill=\"#3949ab\"><title>+{:.1f} s: "
+        "<circle class=\"step\" cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3\" "
+        "fill=\"#3949ab\"><title>+{:.1f} s: "
         "{} at {}</title></circle>\n",
         f.x(st.t), f.y(st.concurrency), st.t, h(st.route),
-        st.concurrency ? fmt::format("{} clients", st.concurrency) : std::string("an open-loop rate"));
+        st.concurrency ? fmt::format("{} clients", st.concurrency)
+                       : std::string("an open-loop rate"));
   }
   out += "</svg>\n" + legend({{"#3949ab", "closed-loop concurrency (dots: a step begins)"}});
   return out;
@@ -319,8 +326,9 @@ std::string prober_plot(const SubjectResult& s, double t0, double t1) {
   std::vector<std::pair<double, std::optional<double>>> pts;
   for (const Point& p : s.timeline) pts.emplace_back(p.t, p.prober_lag);
   out += f.line(pts, "#6d4c41", "prober lag", 1.6);
-  out += "</svg>\n" + legend({{"#6d4c41", "worst lateness of loopcanary's timers per interval "
-                                          "(beyond the stall threshold: starved, status unknown)"}});
+  out += "</svg>\n" + legend({{"#6d4c41",
+                               "worst lateness of loopcanary's timers per interval "
+                               "(beyond the stall threshold: starved, status unknown)"}});
   return out;
 }
 
@@ -332,29 +340,33 @@ std::string findings_html(const SubjectResult& s) {
     any = true;
     const std::string level(name(f.level()));
     out += fmt::format(
-        "<div class=\"card finding\" data-finding=\"{0}\"><h3>{0} <span class=\"lvl lvl-{1}\">{1}</span></h3>\n"
+        "<div class=\"card finding\" data-finding=\"{0}\"><h3>{0} <span class=\"lvl "
+        "lvl-{1}\">{1}</span></h3>\n"
         "<div class=\"muted\">active {2} from +{3:.1f} s</div>\n",
         h(f.name), level, duration_text(f.active_seconds), f.first_at);
     const EvidenceTrack* worst = f.worst();
     if (worst) {
-      out += fmt::format("<div class=\"worst\"><b>worst:</b> <code>{}</code> at +{:.1f} s, held {} "
-                         "(longest {})</div>\n",
-                         h(describe_worst(*worst)), worst->worst_at, duration_text(worst->held_seconds),
-                         duration_text(worst->longest_hold));
+      out += fmt::format(
+          "<div class=\"worst\"><b>worst:</b> <code>{}</code> at +{:.1f} s, held {} "
+          "(longest {})</div>\n",
+          h(describe_worst(*worst)), worst->worst_at, duration_text(worst->held_seconds),
+          duration_text(worst->longest_hold));
     }
     for (const EvidenceTrack& e : f.evidence) {
       if (&e == worst || !e.held()) continue;
-      out += fmt::format("<div class=\"also muted\">also: <code>{}</code> at +{:.1f} s, held {}</div>\n",
-                         h(describe_worst(e)), e.worst_at, duration_text(e.held_seconds));
+      out += fmt::format(
+          "<div class=\"also muted\">also: <code>{}</code> at +{:.1f} s, held {}</div>\n",
+          h(describe_worst(e)), e.worst_at, duration_text(e.held_seconds));
     }
-    out += fmt::format("<p><b>What it means:</b> {}.<br><b>What to do:</b> {}.", h(f.advice.meaning),
-                       h(f.advice.what_to_do));
+    out += fmt::format("<p><b>What it means:</b> {}.<br><b>What to do:</b> {}.",
+                       h(f.advice.meaning), h(f.advice.what_to_do));
     if (!f.advice.runbook.empty()) {
       out += fmt::format(" <a href=\"{0}\">Runbook</a>", h(f.advice.runbook));
     }
     out += "</p></div>\n";
   }
-  if (!any) out += "<div class=\"card\">No finding: nothing loopcanary watches for happened.</div>\n";
+  if (!any)
+    out += "<div class=\"card\">No finding: nothing loopcanary watches for happened.</div>\n";
   return out;
 }
 
@@ -362,28 +374,32 @@ std::string tables_html(const SubjectResult& s) {
   std::string out = fmt::format(
       "<h3>Signals over the judged run</h3><table><tr><th>signal</th><th>value</th></tr>"
       "<tr><td>stalled</td><td>{} in {} stall(s)</td></tr>"
-      "<tr><td>stall max (longest stall)</td><td>{}</td></tr>"
+      "<tr><td>stall max (largest in a window)</td><td>{}</td></tr>"
       "<tr><td>lag p99 (max)</td><td>{}</td></tr>"
       "<tr><td>busy ratio (max)</td><td>{:.1f} %</td></tr></table>\n<p class=\"muted\">{}</p>\n",
       duration_text(s.stall_seconds), s.stalls, format_value(s.stall_max, Unit::seconds),
       format_value(s.lag_p99_max, Unit::seconds), s.busy_ratio_max * 100, h(kLagVsStallExplained));
   if (!s.canaries.empty()) {
-    out += "<h3>Canaries</h3><table><tr><th>canary</th><th>probes</th><th>failures</th><th>p50</th>"
-           "<th>p99</th><th>baseline</th></tr>";
+    out +=
+        "<h3>Canaries</h3><table><tr><th>canary</th><th>probes</th><th>failures</th><th>p50</th>"
+        "<th>p99</th><th>baseline</th></tr>";
     for (const CanarySummary& c : s.canaries) {
-      out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                         h(c.name), c.probes, h(failures_text(c.failures)), optional_seconds(c.latency.p50),
-                         optional_seconds(c.latency.p99), optional_seconds(c.baseline));
+      out += fmt::format(
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", h(c.name),
+          c.probes, h(failures_text(c.failures)), optional_seconds(c.latency.p50),
+          optional_seconds(c.latency.p99), optional_seconds(c.baseline));
     }
     out += "</table>\n";
   }
   if (!s.routes.empty()) {
-    out += "<h3>Routes driven</h3><table><tr><th>route</th><th>requests</th><th>failures</th>"
-           "<th>p50</th><th>p99</th><th>HOL max</th><th>HOL delay</th><th>amplification</th>"
-           "<th>capacity</th><th>knee</th></tr>";
+    out +=
+        "<h3>Routes driven</h3><table><tr><th>route</th><th>requests</th><th>failures</th>"
+        "<th>p50</th><th>p99</th><th>HOL max</th><th>HOL delay</th><th>amplification</th>"
+        "<th>capacity</th><th>knee</th></tr>";
     for (const RouteSummary& r : s.routes) {
       out += fmt::format(
-          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+          "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</"
+          "td><td>{}</td>"
           "<td>{}</td><td>{}</td></tr>",
           h(r.name), r.requests, h(failures_text(r.failures)), optional_seconds(r.latency.p50),
           optional_seconds(r.latency.p99), r.hol_max ? fmt::format("{:.2f}", *r.hol_max) : "–",
@@ -401,15 +417,17 @@ std::string tables_html(const SubjectResult& s) {
 
 std::string html_report(const AuditReport& r) {
   const std::string verdict(name(r.verdict));
-  std::string title = r.mode == "prometheus"
-                          ? fmt::format("from Prometheus {}", r.prometheus_url)
-                          : (r.mode == "scenario" ? fmt::format("scenario {} on {}", r.scenario, r.target)
-                                                  : fmt::format("watching {}", r.target));
+  std::string title =
+      r.mode == "prometheus"
+          ? fmt::format("from Prometheus {}", r.prometheus_url)
+          : (r.mode == "scenario" ? fmt::format("scenario {} on {}", r.scenario, r.target)
+                                  : fmt::format("watching {}", r.target));
   std::string out = fmt::format(
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
       "<title>loopcanary audit: {0} — {1}</title><style>{2}</style></head><body><main>\n"
-      "<h1 id=\"verdict\" data-verdict=\"{0}\"><span class=\"badge {0}\">{0}</span> loopcanary audit — {1}</h1>\n"
+      "<h1 id=\"verdict\" data-verdict=\"{0}\"><span class=\"badge {0}\">{0}</span> loopcanary "
+      "audit — {1}</h1>\n"
       "<ul class=\"reasons\">",
       verdict, h(title), kStyle);
   for (const std::string& reason : r.reasons) out += "<li>" + h(reason) + "</li>";
@@ -429,30 +447,37 @@ std::string html_report(const AuditReport& r) {
     }
     out += "<h2>Findings</h2>\n" + findings_html(s);
     if (const std::string starved = starvation_text(s); !starved.empty()) {
-      out += "<div class=\"card warn starved\"><b>loopcanary was starved.</b> " + h(starved) + "</div>\n";
+      out += "<div class=\"card warn starved\"><b>loopcanary was starved.</b> " + h(starved) +
+             "</div>\n";
     }
     if (!s.unknown_reason.empty()) {
-      out += fmt::format("<p class=\"muted\">Status unknown for {} of {} judged, mostly because {}.</p>\n",
-                         duration_text(s.unknown_seconds), duration_text(s.judged_seconds),
-                         h(s.unknown_reason));
+      out += fmt::format(
+          "<p class=\"muted\">Status unknown for {} of {} judged, mostly because {}.</p>\n",
+          duration_text(s.unknown_seconds), duration_text(s.judged_seconds), h(s.unknown_reason));
     }
     if (!s.timeline.empty()) {
       const double t0 = s.timeline.front().t;
       double step = 1;
       if (s.timeline.size() > 1) {
-        step = std::max(1e-3, (s.timeline.back().t - t0) / static_cast<double>(s.timeline.size() - 1));
+        step =
+            std::max(1e-3, (s.timeline.back().t - t0) / static_cast<double>(s.timeline.size() - 1));
       }
       const double t1 = s.timeline.back().t + step;
       const Frame base(t0, t1, 100, 0, 1, false);
       out += "<h2>Over the run</h2>\n";
-      out += "<figure><figcaption>Status and findings</figcaption>" + status_plot(s, base, t0, t1, step) +
-             "</figure>\n";
-      out += "<figure><figcaption>Canary latency (from the intended send time) beside the heavy "
-             "routes' latency</figcaption>" +
-             latency_plot(s, t0, t1) + "</figure>\n";
-      out += "<figure><figcaption>Stall seconds</figcaption>" + stall_plot(s, t0, t1, step) +
-             "</figure>\n";
-      out += "<figure><figcaption>Scenario steps</figcaption>" + steps_plot(s, t0, t1) + "</figure>\n";
+      out += "<figure><figcaption>Status and findings</figcaption>" +
+             status_plot(s, base, t0, t1, step) + "</figure>\n";
+      out +=
+          "<figure><figcaption>Canary latency (from the intended send time) beside the heavy "
+          "routes' latency</figcaption>" +
+          latency_plot(s, t0, t1) + "</figure>\n";
+      out +=
+          "<figure><figcaption>Stall seconds (added as each stall settles, so one bar can hold "
+          "more "
+          "than its second)</figcaption>" +
+          stall_plot(s, t0, t1, step) + "</figure>\n";
+      out +=
+          "<figure><figcaption>Scenario steps</figcaption>" + steps_plot(s, t0, t1) + "</figure>\n";
       out += "<figure><figcaption>loopcanary's own timers</figcaption>" + prober_plot(s, t0, t1) +
              "</figure>\n";
     }

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <iterator>
 
 namespace loopcanary::exporter::audit {
 
@@ -56,11 +57,13 @@ const EvidenceTrack* FindingTrack::worst() const {
 }
 
 Level FindingTrack::level() const {
-  Level out = Level::healthy;
+  // Healthy when no condition held; unknown for conditions that only make
+  // the status unknown (a starved prober).
+  std::optional<Level> out;
   for (const EvidenceTrack& e : evidence) {
-    if (e.held() && e.level > out) out = e.level;
+    if (e.held() && (!out || e.level > *out)) out = e.level;
   }
-  return out;
+  return out.value_or(Level::healthy);
 }
 
 void track(EvidenceTrack& t, double value, bool holding, double at, double dt) {
@@ -166,7 +169,7 @@ void Judge::conclude(SubjectResult& out) const {
   // A fail seen at any moment stays a fail, whatever came after it.
   if (worst_ != Level::unknown && worst_ >= rules_.fail_on) {
     out.verdict = Verdict::fail;
-    out.reasons.push_back(fmt::format("the runtime status reached {} at +{:.1f} s (fails on {})",
+    out.reasons.push_back(fmt::format("{} reached {} at +{:.1f} s (fails on {})", rules_.what,
                                       name(worst_), worst_at_, fail_on));
   }
   if (trusted_worst_ && *trusted_worst_ >= rules_.fail_on && out.reasons.empty()) {
@@ -180,27 +183,26 @@ void Judge::conclude(SubjectResult& out) const {
 
   if (judged_ < rules_.min_judged) {
     out.verdict = Verdict::inconclusive;
-    out.reasons.push_back(fmt::format(
-        "the run was too short to judge: {:.1f} s judged, at least {:.1f} s needed", judged_,
-        rules_.min_judged));
+    out.reasons.push_back(
+        fmt::format("the run was too short to judge: {:.1f} s judged, at least {:.1f} s needed",
+                    judged_, rules_.min_judged));
   }
   const double share = judged_ > 0 ? unknown_ / judged_ : 1.0;
   if (judged_ > 0 && share > rules_.max_unknown) {
     out.verdict = Verdict::inconclusive;
     out.reasons.push_back(fmt::format(
-        "the status was unknown for {:.1f} s of {:.1f} s judged ({}, more than the {} allowed by "
+        "{} was unknown for {:.1f} s of {:.1f} s judged ({}, more than the {} allowed by "
         "--max-unknown){}",
-        unknown_, judged_, percent(share), percent(rules_.max_unknown),
+        rules_.what, unknown_, judged_, percent(share), percent(rules_.max_unknown),
         out.unknown_reason.empty() ? "" : ": " + out.unknown_reason));
   }
   if (!out.reasons.empty()) return;
 
   out.verdict = Verdict::pass;
-  out.reasons.push_back(fmt::format("the runtime status stayed below {} (worst: {}){}", fail_on,
-                                    name(worst_),
-                                    unknown_ > 0 ? fmt::format("; unknown for {:.1f} s ({})",
-                                                               unknown_, percent(share))
-                                                 : std::string()));
+  out.reasons.push_back(fmt::format(
+      "the runtime status stayed below {} (worst: {}){}", fail_on, name(worst_),
+      unknown_ > 0 ? fmt::format("; unknown for {:.1f} s ({})", unknown_, percent(share))
+                   : std::string()));
 }
 
 void conclude(AuditReport& report) {

@@ -19,6 +19,8 @@ struct VerdictRules {
   double max_unknown = 0.1;
   /// INCONCLUSIVE when less than this was judged (seconds).
   double min_judged = 10;
+  /// What the levels are of, in the reasons: "the runtime status", "the rules".
+  std::string what = "the runtime status";
 };
 
 /// One look at a subject's status, standing for [at, at + dt).
@@ -33,8 +35,8 @@ struct Observation {
   /// out of it, so what remains is a lower bound). Unset when even that
   /// evidence cannot be trusted (no baseline yet).
   std::optional<Level> trusted_level;
-  std::vector<bool> findings;                  ///< parallel to the judge's finding names
-  std::vector<std::vector<Evidence>> evidence; ///< per finding: its conditions now
+  std::vector<bool> findings;                   ///< parallel to the judge's finding names
+  std::vector<std::vector<Evidence>> evidence;  ///< per finding: its conditions now
 };
 
 class Judge {

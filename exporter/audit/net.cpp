@@ -25,10 +25,12 @@ using tcp = net::ip::tcp;
 
 constexpr std::size_t kBodyLimit = 256 * 1024 * 1024;
 
+std::string timed_out(std::chrono::milliseconds timeout) {
+  return fmt::format("timed out after {:.1f} s", std::chrono::duration<double>(timeout).count());
+}
+
 std::string describe(const boost::system::error_code& ec, std::chrono::milliseconds timeout) {
-  if (ec == beast::error::timeout || ec == net::error::operation_aborted) {
-    return fmt::format("timed out after {:.1f} s", timeout.count() / 1000.0);
-  }
+  if (ec == beast::error::timeout || ec == net::error::operation_aborted) return timed_out(timeout);
   std::string text = ec.message();
   for (auto& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return text;
@@ -46,7 +48,7 @@ void run_bounded(Work work, std::chrono::milliseconds timeout) {
 
 std::optional<std::string> reach(const std::string& host, const std::string& port,
                                  std::chrono::milliseconds timeout) {
-  std::optional<std::string> error = fmt::format("timed out after {:.1f} s", timeout.count() / 1000.0);
+  std::optional<std::string> error = timed_out(timeout);
   run_bounded(
       [&](net::any_io_executor ex) -> net::awaitable<void> {
         tcp::resolver resolver(ex);
@@ -58,7 +60,8 @@ std::optional<std::string> reach(const std::string& host, const std::string& por
           error.reset();
         } catch (const boost::system::system_error& e) {
           error = describe(e.code(), timeout);
-          if (e.code() == net::error::host_not_found || e.code() == net::error::host_not_found_try_again) {
+          if (e.code() == net::error::host_not_found ||
+              e.code() == net::error::host_not_found_try_again) {
             error = fmt::format("cannot resolve {}: {}", host, describe(e.code(), timeout));
           }
         }
@@ -71,7 +74,7 @@ HttpResult http_get(const std::string& host, const std::string& port,
                     const std::string& host_header, const std::string& target,
                     std::chrono::milliseconds timeout) {
   HttpResult out;
-  out.error = fmt::format("timed out after {:.1f} s", timeout.count() / 1000.0);
+  out.error = timed_out(timeout);
   run_bounded(
       [&](net::any_io_executor ex) -> net::awaitable<void> {
         tcp::resolver resolver(ex);

@@ -16,9 +16,9 @@ std::optional<std::string> reach(const std::string& host, const std::string& por
                                  std::chrono::milliseconds timeout);
 
 struct HttpResult {
-  int status = 0;       ///< 0 when no response came
+  int status = 0;  ///< 0 when no response came
   std::string body;
-  std::string error;    ///< why no response came
+  std::string error;  ///< why no response came
 };
 
 /// GET `target` ("/api/v1/query?…") from host:port with Host `host_header`.

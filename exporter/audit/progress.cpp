@@ -26,10 +26,9 @@ void Progress::update(const std::string& phase, double elapsed, double total,
   if (!new_phase && now - last_print_ < (tty_ ? kTtyEvery : kPlainEvery)) return;
   last_print_ = now;
   last_phase_ = phase;
-  const std::string when =
-      total > 0 ? fmt::format("{:.0f}/{:.0f} s, {:.0f} s left", elapsed, total,
-                              std::max(0.0, total - elapsed))
-                : fmt::format("{:.0f} s", elapsed);
+  const std::string when = total > 0 ? fmt::format("{:.0f}/{:.0f} s, {:.0f} s left", elapsed, total,
+                                                   std::max(0.0, total - elapsed))
+                                     : fmt::format("{:.0f} s", elapsed);
   const std::string line = fmt::format("audit: {} {} — {}", phase, when, status);
   if (tty_) {
     std::fprintf(stderr, "\r\033[K%s", line.c_str());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <ctime>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -26,7 +27,7 @@ namespace {
 using audit::AuditReport;
 using audit::SubjectResult;
 using nlohmann::json;
-using Labels = std::map<std::string, std::string>;
+using LabelMap = std::map<std::string, std::string>;
 
 /// Why the audit could not go on: the exit code and the message.
 struct Stop {
@@ -35,11 +36,11 @@ struct Stop {
 };
 
 struct Series {
-  Labels labels;
+  LabelMap labels;
   std::vector<std::pair<double, double>> samples;  ///< (unix seconds, value)
 };
 
-std::string labels_text(const Labels& labels) {
+std::string labels_text(const LabelMap& labels) {
   std::string out;
   for (const auto& [k, v] : labels) {
     if (k == "__name__") continue;
@@ -48,12 +49,12 @@ std::string labels_text(const Labels& labels) {
   return "{" + out + "}";
 }
 
-/// Labels that tell series of one family apart, not who they belong to.
-const std::set<std::string> kOwnLabels{"__name__", "finding", "route", "scenario", "canary",
-                                       "reason",   "le"};
+/// LabelMap that tell series of one family apart, not who they belong to.
+const std::set<std::string> kOwnLabels{"__name__", "finding", "route", "scenario",
+                                       "canary",   "reason",  "le"};
 
 /// Whether `series` belongs to `subject`: every identifying label it has, the subject has too.
-bool belongs(const Labels& series, const Labels& subject) {
+bool belongs(const LabelMap& series, const LabelMap& subject) {
   for (const auto& [k, v] : series) {
     if (kOwnLabels.count(k)) continue;
     auto it = subject.find(k);
@@ -101,7 +102,8 @@ std::optional<double> parse_time(const std::string& text) {
 
 std::string rfc3339_at(double unix) {
   return rfc3339(std::chrono::system_clock::time_point(
-      std::chrono::duration_cast<std::chrono::system_clock::duration>(std::chrono::duration<double>(unix))));
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::duration<double>(unix))));
 }
 
 /// Merges the user's `{…}` selector into a metric selector.
@@ -124,8 +126,9 @@ class Api {
       target += sep + k + "=" + audit::url_encode(v);
       sep = '&';
     }
-    const std::string host_header =
-        url_.port == (url_.scheme == "https" ? 443 : 80) ? url_.host : fmt::format("{}:{}", url_.host, url_.port);
+    const std::string host_header = url_.port == (url_.scheme == "https" ? 443 : 80)
+                                        ? url_.host
+                                        : fmt::format("{}:{}", url_.host, url_.port);
     const audit::HttpResult r =
         audit::http_get(url_.host, std::to_string(url_.port), host_header, target, timeout_);
     if (r.status == 0) {
@@ -144,9 +147,11 @@ class Api {
     if (body.value("status", "") != "success") {
       const std::string type = body.value("errorType", "");
       const std::string error = body.value("error", "");
-      if (type == "bad_data") throw Stop{audit::kExitBadInput, "Prometheus rejected the query: " + error};
-      throw Stop{audit::kExitInconclusive,
-                 fmt::format("Prometheus could not answer (HTTP {}, {}): {}", r.status, type, error)};
+      if (type == "bad_data")
+        throw Stop{audit::kExitBadInput, "Prometheus rejected the query: " + error};
+      throw Stop{
+          audit::kExitInconclusive,
+          fmt::format("Prometheus could not answer (HTTP {}, {}): {}", r.status, type, error)};
     }
     return body["data"];
   }
@@ -160,7 +165,8 @@ class Api {
         s.labels[it.key()] = it.value().get<std::string>();
       }
       if (type == "matrix") {
-        for (const json& v : item["values"]) s.samples.emplace_back(v[0].get<double>(), parse_value(v[1]));
+        for (const json& v : item["values"])
+          s.samples.emplace_back(v[0].get<double>(), parse_value(v[1]));
       } else if (type == "vector") {
         s.samples.emplace_back(item["value"][0].get<double>(), parse_value(item["value"][1]));
       }
@@ -186,7 +192,8 @@ class Api {
 
 /// The value of `series` at `t`: its latest sample at or before t, if no older than `stale`.
 std::optional<double> value_at(const Series& s, double t, double stale) {
-  auto it = std::upper_bound(s.samples.begin(), s.samples.end(), std::make_pair(t + 1e-6, INFINITY));
+  auto it = std::upper_bound(s.samples.begin(), s.samples.end(),
+                             std::pair<double, double>(t + 1e-6, INFINITY));
   if (it == s.samples.begin()) return std::nullopt;
   --it;
   if (t - it->first > stale || std::isnan(it->second)) return std::nullopt;
@@ -195,15 +202,16 @@ std::optional<double> value_at(const Series& s, double t, double stale) {
 
 double median_interval(const Series& s) {
   std::vector<double> d;
-  for (std::size_t i = 1; i < s.samples.size(); ++i) d.push_back(s.samples[i].first - s.samples[i - 1].first);
+  for (std::size_t i = 1; i < s.samples.size(); ++i)
+    d.push_back(s.samples[i].first - s.samples[i - 1].first);
   if (d.empty()) return 15;
   std::nth_element(d.begin(), d.begin() + static_cast<long>(d.size() / 2), d.end());
   return std::max(0.001, d[d.size() / 2]);
 }
 
-std::string subject_name(const Labels& labels) {
+std::string subject_name(const LabelMap& labels) {
   auto t = labels.find("target");
-  Labels rest = labels;
+  LabelMap rest = labels;
   rest.erase("__name__");
   if (t == labels.end()) return labels_text(rest);
   rest.erase("target");
@@ -211,7 +219,7 @@ std::string subject_name(const Labels& labels) {
 }
 
 /// Per subject, the series of one family (by metric name) that belong to it.
-struct Family {
+struct SeriesSet {
   std::vector<const Series*> series;
   const Series* one(const std::string& label = "", const std::string& value = "") const {
     for (const Series* s : series) {
@@ -232,8 +240,8 @@ struct Context {
   config::Global global;
 };
 
-std::map<std::string, audit::Buckets> buckets_by(const std::vector<Series>& all, const Labels& subject,
-                                                 const std::string& key) {
+std::map<std::string, audit::Buckets> buckets_by(const std::vector<Series>& all,
+                                                 const LabelMap& subject, const std::string& key) {
   std::map<std::string, std::map<double, double>> raw;
   for (const Series& s : all) {
     if (!belongs(s.labels, subject) || s.samples.empty() || !s.labels.count("le")) continue;
@@ -254,7 +262,7 @@ std::map<std::string, audit::Buckets> buckets_by(const std::vector<Series>& all,
 }
 
 std::map<std::string, std::map<std::string, double>> counts_by(const std::vector<Series>& all,
-                                                               const Labels& subject,
+                                                               const LabelMap& subject,
                                                                const std::string& key,
                                                                const std::string& sub) {
   std::map<std::string, std::map<std::string, double>> out;
@@ -274,11 +282,12 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
   const std::string window = fmt::format("[{}s]", range_s);
   auto status = c.api.instant(selector("loopcanary_runtime_status", c.inner) + window, c.end);
   if (status.empty()) {
-    throw Stop{audit::kExitInconclusive,
-               fmt::format("no data: no loopcanary_runtime_status series match {} between {} and {} "
-                           "(check the selector and that Prometheus scrapes loopcanary)",
-                           c.options.selector.empty() ? "(no selector)" : c.options.selector,
-                           rfc3339_at(c.start), rfc3339_at(c.end))};
+    throw Stop{
+        audit::kExitInconclusive,
+        fmt::format("no data: no loopcanary_runtime_status series match {} between {} and {} "
+                    "(check the selector and that Prometheus scrapes loopcanary)",
+                    c.options.selector.empty() ? "(no selector)" : c.options.selector,
+                    rfc3339_at(c.start), rfc3339_at(c.end))};
   }
   const std::string names =
       "loopcanary_(finding|stall_in_progress_seconds|stall_max_seconds|stall_ratio|lag_p99_seconds|"
@@ -286,11 +295,12 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
       "executor_capacity_estimate|saturation_concurrency|route_service_time_seconds|"
       "prober_lag_seconds|scenario_concurrency|stall_seconds_total|stalls_total|baseline_seconds)";
   const auto gauges = c.api.instant(
-      "{__name__=~\"" + names + "\"" + (c.inner.empty() ? "" : "," + c.inner) + "}" + window, c.end);
+      "{__name__=~\"" + names + "\"" + (c.inner.empty() ? "" : "," + c.inner) + "}" + window,
+      c.end);
   auto increase = [&](const std::string& metric) {
     return c.api.instant("increase(" + selector(metric, c.inner) + window + ")", c.end);
   };
-  const auto probes = increase("loopcanary_probes_total");
+  const auto probe_counts = increase("loopcanary_probes_total");
   const auto probe_failures = increase("loopcanary_probe_failures_total");
   const auto probe_buckets = increase("loopcanary_probe_duration_seconds_bucket");
   const auto requests = increase("loopcanary_route_requests_total");
@@ -299,11 +309,11 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
 
   std::vector<SubjectResult> out;
   for (const Series& st : status) {
-    Labels subject = st.labels;
+    LabelMap subject = st.labels;
     subject.erase("__name__");
     const double interval = median_interval(st);
     const double stale = 2.5 * interval;
-    std::map<std::string, Family> fam;
+    std::map<std::string, SeriesSet> fam;
     std::set<std::string> routes;
     for (const Series& s : gauges) {
       if (!belongs(s.labels, subject)) continue;
@@ -315,19 +325,20 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
     // Latency over the run, per scrape interval (query_range).
     const double rate_window = std::max(4 * interval, 2.0);
     const std::string rw = fmt::format("[{}ms]", static_cast<long>(rate_window * 1000));
-    const auto canary_p99 = c.api.range(
-        "histogram_quantile(0.99, sum without (canary) (rate(" +
-            selector("loopcanary_probe_duration_seconds_bucket", c.inner) + rw + ")))",
-        c.start, c.end, interval);
-    const auto route_p50 = c.api.range("histogram_quantile(0.5, rate(" +
-                                           selector("loopcanary_route_duration_seconds_bucket", c.inner) +
-                                           rw + "))",
-                                       c.start, c.end, interval);
-    const auto route_p99 = c.api.range("histogram_quantile(0.99, rate(" +
-                                           selector("loopcanary_route_duration_seconds_bucket", c.inner) +
-                                           rw + "))",
-                                       c.start, c.end, interval);
-    auto series_for = [&](const std::vector<Series>& all, const std::string& route) -> const Series* {
+    const auto canary_p99 =
+        c.api.range("histogram_quantile(0.99, sum without (canary) (rate(" +
+                        selector("loopcanary_probe_duration_seconds_bucket", c.inner) + rw + ")))",
+                    c.start, c.end, interval);
+    const auto route_p50 =
+        c.api.range("histogram_quantile(0.5, rate(" +
+                        selector("loopcanary_route_duration_seconds_bucket", c.inner) + rw + "))",
+                    c.start, c.end, interval);
+    const auto route_p99 =
+        c.api.range("histogram_quantile(0.99, rate(" +
+                        selector("loopcanary_route_duration_seconds_bucket", c.inner) + rw + "))",
+                    c.start, c.end, interval);
+    auto series_for = [&](const std::vector<Series>& all,
+                          const std::string& route) -> const Series* {
       for (const Series& s : all) {
         if (!belongs(s.labels, subject)) continue;
         if (route.empty() || (s.labels.count("route") && s.labels.at("route") == route)) return &s;
@@ -338,9 +349,10 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
     audit::VerdictRules rules;
     rules.fail_on = c.options.fail_on;
     rules.max_unknown = c.options.max_unknown;
-    rules.min_judged = c.options.min_duration
-                           ? static_cast<double>(c.options.min_duration->count()) / 1000
-                           : probes::seconds(std::chrono::duration_cast<probes::Duration>(c.global.window));
+    rules.min_judged =
+        c.options.min_duration
+            ? static_cast<double>(c.options.min_duration->count()) / 1000
+            : probes::seconds(std::chrono::duration_cast<probes::Duration>(c.global.window));
     audit::Judge judge(rules, std::vector<std::string>(kFindingNames.begin(), kFindingNames.end()));
     SubjectResult result;
     result.name = subject_name(subject);
@@ -353,7 +365,8 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
     std::vector<audit::Step> steps;
     int last_concurrency = -1;
     for (std::size_t i = 0; i < st.samples.size(); ++i) {
-      const auto [ts, value] = st.samples[i];
+      const double ts = st.samples[i].first;
+      const double value = st.samples[i].second;
       const double next = i + 1 < st.samples.size() ? st.samples[i + 1].first : ts + interval;
       const double gap = next - ts;
       const double dt = gap > stale ? interval : gap;
@@ -407,13 +420,15 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
       o.dt = dt;
       o.warmup = !known_yet || ts < c.judged_from;
       o.level = level;
-      o.unknown_reason = level == Level::unknown
-                             ? (view.prober_starved ? "loopcanary itself was starved (prober_starved)"
-                                                    : "loopcanary reported the status unknown")
-                             : "";
+      o.unknown_reason =
+          level == Level::unknown
+              ? (view.prober_starved ? "loopcanary itself was starved (prober_starved)"
+                                     : "loopcanary reported the status unknown")
+              : "";
       if (level == Level::unknown && view.has_baseline) o.trusted_level = a.entry;
       for (std::size_t f = 0; f < kFindingCount; ++f) {
-        o.findings.push_back(g("finding", "finding", std::string(kFindingNames[f])).value_or(0) > 0);
+        o.findings.push_back(g("finding", "finding", std::string(kFindingNames[f])).value_or(0) >
+                             0);
       }
       if (view.has_baseline || level != Level::unknown) {
         o.evidence.assign(a.evidence.begin(), a.evidence.end());
@@ -431,15 +446,19 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
       // Summaries and the plot.
       if (!o.warmup) {
         result.stall_max = std::max(result.stall_max, probes::seconds(view.stall_max));
-        if (view.lag_p99) result.lag_p99_max = std::max(result.lag_p99_max, probes::seconds(*view.lag_p99));
+        if (view.lag_p99)
+          result.lag_p99_max = std::max(result.lag_p99_max, probes::seconds(*view.lag_p99));
         result.busy_ratio_max = std::max(result.busy_ratio_max, view.busy_ratio);
-        result.prober.lag_worst = std::max(result.prober.lag_worst, probes::seconds(view.prober_lag_worst));
+        result.prober.lag_worst =
+            std::max(result.prober.lag_worst, probes::seconds(view.prober_lag_worst));
         for (std::size_t r = 0; r < route_names.size(); ++r) {
           audit::RouteSummary& m = route_max[route_names[r]];
           const RouteView& rv = view.routes[r];
           if (rv.hol_ratio) m.hol_max = std::max(m.hol_max.value_or(0), *rv.hol_ratio);
-          if (rv.hol_delay) m.hol_delay_max = std::max(m.hol_delay_max.value_or(0), probes::seconds(*rv.hol_delay));
-          if (rv.amplification) m.amplification_max = std::max(m.amplification_max.value_or(0), *rv.amplification);
+          if (rv.hol_delay)
+            m.hol_delay_max = std::max(m.hol_delay_max.value_or(0), probes::seconds(*rv.hol_delay));
+          if (rv.amplification)
+            m.amplification_max = std::max(m.amplification_max.value_or(0), *rv.amplification);
           if (rv.capacity) m.capacity = rv.capacity;
           if (rv.knee) m.knee = rv.knee;
           if (auto v = g("route_service_time_seconds", "route", route_names[r])) m.service_time = v;
@@ -454,7 +473,8 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
       p.concurrency = concurrency;
       const auto total = g("stall_seconds_total");
       const auto count = g("stalls_total");
-      if (total && stall_prev >= 0) p.stall_seconds = *total >= stall_prev ? *total - stall_prev : *total;
+      if (total && stall_prev >= 0)
+        p.stall_seconds = *total >= stall_prev ? *total - stall_prev : *total;
       if (!o.warmup && total && stall_prev >= 0) result.stall_seconds += p.stall_seconds;
       if (!o.warmup && count && stalls_prev >= 0 && *count >= stalls_prev) {
         result.stalls += rounded(*count - stalls_prev);
@@ -483,7 +503,7 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
 
     // Counts over the range, and only the routes that saw requests.
     const auto canary_buckets = buckets_by(probe_buckets, subject, "canary");
-    const auto canary_counts = counts_by(probes, subject, "canary", "");
+    const auto canary_counts = counts_by(probe_counts, subject, "canary", "");
     const auto canary_fail = counts_by(probe_failures, subject, "canary", "reason");
     for (const auto& [name, per] : canary_counts) {
       audit::CanarySummary cs;
@@ -507,7 +527,8 @@ std::vector<SubjectResult> judge_loopcanary(const Context& c) {
     for (std::size_t r = 0; r < route_names.size(); ++r) {
       const std::string& name = route_names[r];
       auto cnt = route_counts.find(name);
-      const std::uint64_t n = cnt == route_counts.end() ? 0 : rounded(cnt->second.count("") ? cnt->second.at("") : 0);
+      const std::uint64_t n =
+          cnt == route_counts.end() ? 0 : rounded(cnt->second.count("") ? cnt->second.at("") : 0);
       if (n == 0) continue;
       keep.push_back(r);
       audit::RouteSummary rs = route_max[name];
@@ -547,7 +568,7 @@ std::vector<SubjectResult> judge_rules(const Context& c, const audit::RulesFile&
   for (const audit::Rule& r : file.rules) rule_names.push_back(r.name);
 
   struct Subject {
-    Labels labels;
+    LabelMap labels;
     std::map<std::string, const Series*> by_rule;
   };
   std::map<std::string, Subject> subjects;
@@ -559,8 +580,8 @@ std::vector<SubjectResult> judge_rules(const Context& c, const audit::RulesFile&
       results.push_back(c.api.range(rule.query, c.start, c.end, step));
     } catch (const Stop& stop) {
       if (stop.code != audit::kExitBadInput) throw;
-      throw Stop{stop.code, fmt::format("{}: queries.{} (line {}): {}", c.options.rules_file, rule.name,
-                                        rule.line, stop.message)};
+      throw Stop{stop.code, fmt::format("{}: queries.{} (line {}): {}", c.options.rules_file,
+                                        rule.name, rule.line, stop.message)};
     }
     if (results.back().empty()) {
       SubjectResult empty;
@@ -573,7 +594,7 @@ std::vector<SubjectResult> judge_rules(const Context& c, const audit::RulesFile&
       out.push_back(std::move(empty));
     }
     for (const Series& s : results.back()) {
-      Labels l = s.labels;
+      LabelMap l = s.labels;
       l.erase("__name__");
       Subject& subject = subjects[labels_text(l)];
       subject.labels = l;
@@ -585,8 +606,9 @@ std::vector<SubjectResult> judge_rules(const Context& c, const audit::RulesFile&
     audit::VerdictRules rules;
     rules.fail_on = c.options.fail_on;
     rules.max_unknown = c.options.max_unknown;
-    rules.min_judged = c.options.min_duration ? static_cast<double>(c.options.min_duration->count()) / 1000
-                                              : std::min(range, 10.0);
+    rules.min_judged = c.options.min_duration
+                           ? static_cast<double>(c.options.min_duration->count()) / 1000
+                           : std::min(range, 10.0);
     audit::Judge judge(rules, rule_names);
     SubjectResult result;
     result.name = key == "{}" ? "(no labels)" : key;
@@ -604,7 +626,8 @@ std::vector<SubjectResult> judge_rules(const Context& c, const audit::RulesFile&
         std::vector<Evidence> evidence;
         bool active = false;
         auto it = subject.by_rule.find(rule.name);
-        const auto v = it == subject.by_rule.end() ? std::nullopt : value_at(*it->second, ts, step * 1.5);
+        const auto v =
+            it == subject.by_rule.end() ? std::nullopt : value_at(*it->second, ts, step * 1.5);
         if (v) {
           if (level == Level::unknown) level = Level::healthy;
           for (const auto& [lvl, threshold] : rule.thresholds) {
@@ -628,9 +651,11 @@ std::vector<SubjectResult> judge_rules(const Context& c, const audit::RulesFile&
     }
     judge.conclude(result);
     for (audit::FindingTrack& f : result.findings) {
-      const audit::Rule& rule = *std::find_if(file.rules.begin(), file.rules.end(),
-                                              [&](const audit::Rule& r) { return r.name == f.name; });
-      f.advice.meaning = rule.meaning.empty() ? "your rule's value crossed its threshold" : rule.meaning;
+      const audit::Rule& rule =
+          *std::find_if(file.rules.begin(), file.rules.end(),
+                        [&](const audit::Rule& r) { return r.name == f.name; });
+      f.advice.meaning =
+          rule.meaning.empty() ? "your rule's value crossed its threshold" : rule.meaning;
       f.advice.what_to_do = rule.what_to_do.empty() ? "see the rule's owner" : rule.what_to_do;
       f.advice.runbook = rule.runbook;
     }
@@ -691,21 +716,25 @@ int run_prometheus_audit(const PrometheusOptions& options) {
     inner = inner.substr(1, inner.size() - 2);
   }
 
-  const double now = std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  const double now =
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
   const auto end = options.end.empty() ? std::optional<double>(now) : parse_time(options.end);
   if (!end) {
-    std::cerr << "loopcanary audit: --end \"" << options.end << "\" is not RFC 3339 or Unix seconds\n";
+    std::cerr << "loopcanary audit: --end \"" << options.end
+              << "\" is not RFC 3339 or Unix seconds\n";
     return audit::kExitBadInput;
   }
   std::optional<double> start;
   if (!options.start.empty()) {
     start = parse_time(options.start);
     if (!start) {
-      std::cerr << "loopcanary audit: --start \"" << options.start << "\" is not RFC 3339 or Unix seconds\n";
+      std::cerr << "loopcanary audit: --start \"" << options.start
+                << "\" is not RFC 3339 or Unix seconds\n";
       return audit::kExitBadInput;
     }
   } else {
-    start = *end - static_cast<double>(options.range.value_or(std::chrono::minutes(10)).count()) / 1000;
+    start =
+        *end - static_cast<double>(options.range.value_or(std::chrono::minutes(10)).count()) / 1000;
   }
   if (*start >= *end) {
     std::cerr << "loopcanary audit: the range is empty: start " << rfc3339_at(*start)
@@ -713,8 +742,14 @@ int run_prometheus_audit(const PrometheusOptions& options) {
     return audit::kExitBadInput;
   }
 
-  Context c{options, Api(*url, options.timeout), *start, *end,
-            *start + static_cast<double>(options.warmup.count()) / 1000, inner, {}, {}};
+  Context c{options,
+            Api(*url, options.timeout),
+            *start,
+            *end,
+            *start + static_cast<double>(options.warmup.count()) / 1000,
+            inner,
+            {},
+            {}};
   if (options.config) {
     c.thresholds = options.config->thresholds;
     c.global = options.config->global;

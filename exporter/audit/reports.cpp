@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "exporter/audit/advice.hpp"
+#include "exporter/audit/judge.hpp"
 
 namespace loopcanary::exporter::audit {
 
@@ -31,7 +32,8 @@ std::string unit_name(Unit u) {
 }
 
 std::string subject_title(const AuditReport& r, const SubjectResult& s) {
-  if (r.mode == "scenario") return fmt::format("scenario {} on target {} ({})", r.scenario, s.name, s.url);
+  if (r.mode == "scenario")
+    return fmt::format("scenario {} on target {} ({})", r.scenario, s.name, s.url);
   if (r.mode == "observe") return fmt::format("watching target {} ({})", s.name, s.url);
   return s.name;
 }
@@ -227,7 +229,8 @@ std::string starvation_text(const SubjectResult& s) {
                        reason_kind(s.unknown_reason) == "starved";
   if (!starved) return "";
   std::string out = "loopcanary itself was starved of CPU";
-  if (p.lag_worst > 0) out += fmt::format(": its timers fired up to {} late", duration_text(p.lag_worst));
+  if (p.lag_worst > 0)
+    out += fmt::format(": its timers fired up to {} late", duration_text(p.lag_worst));
   if (p.starved_seconds > 0) {
     out += fmt::format("; the prober_starved finding held {} of the {} judged",
                        duration_text(p.starved_seconds), duration_text(s.judged_seconds));
@@ -239,12 +242,15 @@ std::string starvation_text(const SubjectResult& s) {
   }
   std::string machine;
   if (p.cores) machine += fmt::format("{} CPUs", *p.cores);
-  if (p.load1) machine += fmt::format("{}load average {:.2f}", machine.empty() ? "" : ", ", *p.load1);
-  if (!p.cpu_limit.empty()) machine += fmt::format("{}limited to {}", machine.empty() ? "" : ", ", p.cpu_limit);
+  if (p.load1)
+    machine += fmt::format("{}load average {:.2f}", machine.empty() ? "" : ", ", *p.load1);
+  if (!p.cpu_limit.empty())
+    machine += fmt::format("{}limited to {}", machine.empty() ? "" : ", ", p.cpu_limit);
   if (!machine.empty()) out += " (" + machine + ")";
-  out += ". While it was starved it could not vouch for the target, so that time is unknown, "
-         "never healthy. What to do: " +
-         std::string(kStarvedAdvice) + ".";
+  out +=
+      ". While it was starved it could not vouch for the target, so that time is unknown, "
+      "never healthy. What to do: " +
+      std::string(kStarvedAdvice) + ".";
   return out;
 }
 
@@ -255,8 +261,8 @@ std::string text_report(const AuditReport& r) {
                       ? fmt::format("from Prometheus {} {}", r.prometheus_url, r.selector)
                       : (r.subjects.empty() ? r.target : subject_title(r, r.subjects.front())));
   for (const std::string& reason : r.reasons) out += "  " + reason + "\n";
-  out += fmt::format("fails on {}; inconclusive beyond {:.0f} % unknown; exit {}\n", name(r.fail_on),
-                     r.max_unknown * 100, exit_code(r.verdict));
+  out += fmt::format("fails on {}; inconclusive beyond {:.0f} % unknown; exit {}\n",
+                     name(r.fail_on), r.max_unknown * 100, exit_code(r.verdict));
   for (const SubjectResult& s : r.subjects) {
     if (r.subjects.size() > 1 || r.mode == "prometheus") {
       out += fmt::format("\n== {} — {}\n", s.name, name(s.verdict));
@@ -267,8 +273,9 @@ std::string text_report(const AuditReport& r) {
           "judged {} from {}{}; worst status {} ({}) at +{:.1f} s; unknown {} ({:.0f} %); final "
           "status {}\n",
           duration_text(s.judged_seconds), r.started_at,
-          s.warmup_seconds > 0 ? fmt::format(" after {} of warm-up", duration_text(s.warmup_seconds))
-                               : std::string(),
+          s.warmup_seconds > 0
+              ? fmt::format(" after {} of warm-up (not judged)", duration_text(s.warmup_seconds))
+              : std::string(),
           name(s.worst), static_cast<int>(s.worst), s.worst_at, duration_text(s.unknown_seconds),
           100 * s.unknown_seconds / s.judged_seconds, name(s.final_level));
     }
@@ -307,7 +314,7 @@ std::string text_report(const AuditReport& r) {
     if (r.mode != "prometheus" || s.stall_seconds > 0 || s.lag_p99_max > 0) {
       out += fmt::format(
           "\nsignals over the judged run:\n"
-          "  stalled            {} in {} stall(s); longest (stall max) {}\n"
+          "  stalled            {} in {} stall(s); stall max (largest in a window) {}\n"
           "  lag p99 (max)      {}\n"
           "  busy ratio (max)   {:.1f} %\n"
           "  {}\n",
@@ -323,13 +330,14 @@ std::string text_report(const AuditReport& r) {
       }
     }
     if (!s.routes.empty()) {
-      out += fmt::format("\nroutes driven:\n  {:<12} {:>8} {:>9} {:>9} {:>8} {:>9} {:>13} {:>9} {:>5}  {}\n",
-                         "route", "requests", "p50", "p99", "HOL max", "HOL delay",
-                         "amplification", "capacity", "knee", "failures");
+      out += fmt::format(
+          "\nroutes driven:\n  {:<12} {:>8} {:>9} {:>9} {:>8} {:>9} {:>13} {:>9} {:>5}  {}\n",
+          "route", "requests", "p50", "p99", "HOL max", "HOL delay", "amplification", "capacity",
+          "knee", "failures");
       for (const RouteSummary& rt : s.routes) {
         out += fmt::format(
-            "  {:<12} {:>8} {:>9} {:>9} {:>8} {:>9} {:>13} {:>9} {:>5}  {}\n", rt.name,
-            rt.requests, optional_seconds(rt.latency.p50), optional_seconds(rt.latency.p99),
+            "  {:<12} {:>8} {:>9} {:>9} {:>8} {:>9} {:>13} {:>9} {:>5}  {}\n", rt.name, rt.requests,
+            optional_seconds(rt.latency.p50), optional_seconds(rt.latency.p99),
             rt.hol_max ? fmt::format("{:.2f}", *rt.hol_max) : "–",
             optional_seconds(rt.hol_delay_max),
             rt.amplification_max ? fmt::format("{:.2f}", *rt.amplification_max) : "–",
@@ -345,26 +353,25 @@ std::string text_report(const AuditReport& r) {
 std::string json_report(const AuditReport& r) {
   json subjects = json::array();
   for (const SubjectResult& s : r.subjects) subjects.push_back(subject_json(s));
-  const json report{
-      {"schema_version", kSchemaVersion},
-      {"loopcanary_version", r.version},
-      {"mode", r.mode},
-      {"verdict", lower(name(r.verdict))},
-      {"exit_code", exit_code(r.verdict)},
-      {"reasons", r.reasons},
-      {"scenario", r.scenario.empty() ? json(nullptr) : json(r.scenario)},
-      {"target", r.target.empty() ? json(nullptr) : json(r.target)},
-      {"prometheus",
-       r.mode == "prometheus"
-           ? json{{"url", r.prometheus_url}, {"selector", r.selector}, {"rules_file", r.rules_file}}
-           : json(nullptr)},
-      {"fail_on", std::string(name(r.fail_on))},
-      {"max_unknown", r.max_unknown},
-      {"warmup_seconds", r.warmup},
-      {"started_at", r.started_at},
-      {"ended_at", r.ended_at},
-      {"duration_seconds", r.duration},
-      {"subjects", std::move(subjects)}};
+  const json report{{"schema_version", kSchemaVersion},
+                    {"loopcanary_version", r.version},
+                    {"mode", r.mode},
+                    {"verdict", lower(name(r.verdict))},
+                    {"exit_code", exit_code(r.verdict)},
+                    {"reasons", r.reasons},
+                    {"scenario", r.scenario.empty() ? json(nullptr) : json(r.scenario)},
+                    {"target", r.target.empty() ? json(nullptr) : json(r.target)},
+                    {"prometheus", r.mode == "prometheus" ? json{{"url", r.prometheus_url},
+                                                                 {"selector", r.selector},
+                                                                 {"rules_file", r.rules_file}}
+                                                          : json(nullptr)},
+                    {"fail_on", std::string(name(r.fail_on))},
+                    {"max_unknown", r.max_unknown},
+                    {"warmup_seconds", r.warmup},
+                    {"started_at", r.started_at},
+                    {"ended_at", r.ended_at},
+                    {"duration_seconds", r.duration},
+                    {"subjects", std::move(subjects)}};
   return report.dump(2) + "\n";
 }
 
@@ -381,30 +388,34 @@ std::string junit_report(const AuditReport& r) {
       return out;
     }());
     ++t;
-    cases += fmt::format("    <testcase classname=\"loopcanary.{}\" name=\"verdict\" time=\"{:.3f}\">\n",
-                         xml_escape(s.name), s.judged_seconds);
+    cases +=
+        fmt::format("    <testcase classname=\"loopcanary.{}\" name=\"verdict\" time=\"{:.3f}\">\n",
+                    xml_escape(s.name), s.judged_seconds);
     if (s.verdict == Verdict::fail) {
       ++f;
       cases += fmt::format("      <failure message=\"FAIL: {}\" type=\"verdict\">{}</failure>\n",
                            reasons, details);
     } else if (s.verdict == Verdict::inconclusive) {
       ++e;
-      cases += fmt::format("      <error message=\"INCONCLUSIVE: {}\" type=\"inconclusive\">{}</error>\n",
-                           reasons, details);
+      cases += fmt::format(
+          "      <error message=\"INCONCLUSIVE: {}\" type=\"inconclusive\">{}</error>\n", reasons,
+          details);
     }
     cases += fmt::format("      <system-out>{}</system-out>\n    </testcase>\n", details);
     for (const FindingTrack& finding : s.findings) {
       ++t;
-      cases += fmt::format("    <testcase classname=\"loopcanary.{}.finding\" name=\"{}\" time=\"{:.3f}\">\n",
-                           xml_escape(s.name), xml_escape(finding.name), finding.active_seconds);
+      cases += fmt::format(
+          "    <testcase classname=\"loopcanary.{}.finding\" name=\"{}\" time=\"{:.3f}\">\n",
+          xml_escape(s.name), xml_escape(finding.name), finding.active_seconds);
       const EvidenceTrack* worst = finding.worst();
       std::string text;
       if (finding.seen) {
-        text = fmt::format("{} — {}, active {} from +{:.1f} s\n", finding.name, name(finding.level()),
-                           duration_text(finding.active_seconds), finding.first_at);
+        text =
+            fmt::format("{} — {}, active {} from +{:.1f} s\n", finding.name, name(finding.level()),
+                        duration_text(finding.active_seconds), finding.first_at);
         if (worst) {
-          text += fmt::format("worst: {} at +{:.1f} s, {}\n", describe_worst(*worst), worst->worst_at,
-                              held_text(*worst));
+          text += fmt::format("worst: {} at +{:.1f} s, {}\n", describe_worst(*worst),
+                              worst->worst_at, held_text(*worst));
         }
         text += "means: " + finding.advice.meaning + "\ndo: " + finding.advice.what_to_do + "\n";
         if (!finding.advice.runbook.empty()) text += "runbook: " + finding.advice.runbook + "\n";
@@ -415,7 +426,8 @@ std::string junit_report(const AuditReport& r) {
                              xml_escape(worst ? describe_worst(*worst) : finding.name),
                              xml_escape(text));
       }
-      if (!text.empty()) cases += fmt::format("      <system-out>{}</system-out>\n", xml_escape(text));
+      if (!text.empty())
+        cases += fmt::format("      <system-out>{}</system-out>\n", xml_escape(text));
       cases += "    </testcase>\n";
     }
     suites += fmt::format(

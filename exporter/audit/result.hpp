@@ -103,28 +103,28 @@ struct RouteSummary {
 /// How well loopcanary itself could measure: its timers' lateness and the
 /// machine it ran on. A starved prober cannot vouch for a healthy target.
 struct ProberHealth {
-  double lag_worst = 0;          ///< worst lateness of the prober's timers (s)
-  double starved_seconds = 0;    ///< judged time with the prober_starved finding on
-  double stalled_seconds = 0;    ///< time the audit's own thread was held up (live mode)
-  double stalled_worst = 0;      ///< its longest single hold-up (live mode)
-  std::optional<int> cores;      ///< CPUs this process may use (live mode)
-  std::optional<double> load1;   ///< load average at the end (live mode)
-  std::string cpu_limit;         ///< the cgroup's cpu.max, when limited (live mode)
+  double lag_worst = 0;         ///< worst lateness of the prober's timers (s)
+  double starved_seconds = 0;   ///< judged time with the prober_starved finding on
+  double stalled_seconds = 0;   ///< time the audit's own thread was held up (live mode)
+  double stalled_worst = 0;     ///< its longest single hold-up (live mode)
+  std::optional<int> cores;     ///< CPUs this process may use (live mode)
+  std::optional<double> load1;  ///< load average at the end (live mode)
+  std::string cpu_limit;        ///< the cgroup's cpu.max, when limited (live mode)
 };
 
 /// One second (live) or one scrape (Prometheus) of the run, for the plots.
 struct Point {
   double t = 0;
-  int status = -1;            ///< worst known level in the interval, -1 when unknown throughout
-  bool warmup = false;        ///< before the judged run
-  std::vector<bool> findings; ///< parallel to the subject's findings: active in the interval
+  int status = -1;             ///< worst known level in the interval, -1 when unknown throughout
+  bool warmup = false;         ///< before the judged run
+  std::vector<bool> findings;  ///< parallel to the subject's findings: active in the interval
   std::optional<double> canary_p99;
   std::optional<double> canary_max;
   std::vector<std::optional<double>> route_p50;  ///< parallel to the subject's routes
   std::vector<std::optional<double>> route_p99;
-  double stall_seconds = 0;   ///< stall seconds added in the interval
-  double prober_lag = 0;      ///< worst prober lateness in the interval
-  int concurrency = 0;        ///< the scenario's closed-loop concurrency (0: none or open loop)
+  double stall_seconds = 0;  ///< stall seconds added in the interval
+  double prober_lag = 0;     ///< worst prober lateness in the interval
+  int concurrency = 0;       ///< the scenario's closed-loop concurrency (0: none or open loop)
 };
 
 /// A scenario step: from `t`, `concurrency` clients (or an open-loop phase, 0).

@@ -12,7 +12,8 @@ namespace loopcanary::exporter::audit {
 
 using config::YamlReader;
 
-const std::string_view kStarterRules = R"(# loopcanary audit rules: your own runtime checks, evaluated from Prometheus.
+const std::string_view kStarterRules =
+    R"(# loopcanary audit rules: your own runtime checks, evaluated from Prometheus.
 #
 #   loopcanary audit --prometheus=http://prometheus:9090 --rules=loopcanary-rules.yaml \
 #     --range=10m --fail-on=critical --report=junit=audit.xml
@@ -123,7 +124,8 @@ RulesFile parse_rules(const std::string& text) {
         if (auto s = r.scalar(n, p)) {
           bool ok = false;
           rule.unit = parse_unit(*s, ok);
-          if (!ok) r.error(p, n, fmt::format("{} is not seconds, ratio or count", config::quoted(*s)));
+          if (!ok)
+            r.error(p, n, fmt::format("{} is not seconds, ratio or count", config::quoted(*s)));
         }
       });
       config::with(t, path, "op", [&](const YAML::Node& n, const std::string& p) {
@@ -145,10 +147,12 @@ RulesFile parse_rules(const std::string& text) {
           if (r.errors().size() == before) rule.thresholds.emplace_back(level, v);
         });
       }
-      for (const auto& [key, slot] : {std::pair<const char*, std::string*>{"meaning", &rule.meaning},
-                                      {"what_to_do", &rule.what_to_do},
-                                      {"runbook", &rule.runbook}}) {
-        config::with(t, path, key, [&](const YAML::Node& n, const std::string& p) { r.read(n, p, *slot); });
+      for (const auto& [key, slot] :
+           {std::pair<const char*, std::string*>{"meaning", &rule.meaning},
+            {"what_to_do", &rule.what_to_do},
+            {"runbook", &rule.runbook}}) {
+        config::with(t, path, key,
+                     [&](const YAML::Node& n, const std::string& p) { r.read(n, p, *slot); });
       }
       if (!t["degraded"] && !t["critical"] && !t["unresponsive"]) {
         r.error(path, t, "needs at least one of degraded, critical, unresponsive");
@@ -159,8 +163,9 @@ RulesFile parse_rules(const std::string& text) {
         const bool ordered = rule.op == "<=" ? higher < lower : higher > lower;
         if (!ordered) {
           r.error(path, t,
-                  fmt::format("{} ({}) must be {} than {} ({})", exporter::name(rule.thresholds[i].first),
-                              higher, rule.op == "<=" ? "lower" : "higher",
+                  fmt::format("{} ({}) must be {} than {} ({})",
+                              exporter::name(rule.thresholds[i].first), higher,
+                              rule.op == "<=" ? "lower" : "higher",
                               exporter::name(rule.thresholds[i - 1].first), lower));
         }
       }

@@ -18,7 +18,7 @@ namespace loopcanary::exporter::audit {
 struct Rule {
   std::string name;
   std::string query;
-  int line = 0;  ///< where the query is written
+  int line = 0;           ///< where the query is written
   std::string op = ">=";  ///< ">=": higher is worse; "<=": lower is worse
   Unit unit = Unit::count;
   std::vector<std::pair<Level, double>> thresholds;  ///< increasing level

@@ -52,6 +52,7 @@ class Run:
         self.args = [BINARY, "audit", *args, "--no-progress",
                      *(f"--report={fmt}={path}" for fmt, path in self.paths.items())]
         self.timeout = timeout
+        self.log_path = os.path.join(tmp, f"{name}.stderr.txt")
         if popen:
             self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                          text=True, start_new_session=True)
@@ -71,6 +72,8 @@ class Run:
 
     def _done(self, code, out, err):
         self.code, self.stdout, self.stderr = code, out, err
+        with open(self.log_path, "w") as f:  # kept with LOOPCANARY_KEEP_TMP, for a person
+            f.write(err)
 
     def json(self):
         with open(self.paths["json"]) as f:

@@ -187,12 +187,14 @@ class Verdicts(unittest.TestCase):
         self.assertIn(run.code, (EXIT["pass"], EXIT["inconclusive"]), explain(run))
 
     def test_observe_mode_fails_a_block_driven_by_someone_else(self):
-        run = Run(self.tmp, [f"--config.file={self.config}", "--duration=8s", "--warmup=1s"],
+        run = Run(self.tmp, [f"--config.file={self.config}", "--duration=10s", "--warmup=1s"],
                   name="observe", popen=True)
-        # Some other CI step's load: the loop blocked 1.5 s, twice.
-        time.sleep(9)  # start-up and warm-up (window 5 s), then into the watch
+        # Some other CI step's load: the loop blocked 1.5 s, twice, once the
+        # audit is past its start-up (a baseline in well under a second) and
+        # its 1 s warm-up.
+        time.sleep(4)
         self.app.block(1500)
-        time.sleep(2)
+        time.sleep(3)
         self.app.block(1500)
         run.wait()
         report = run.json()

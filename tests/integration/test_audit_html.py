@@ -75,11 +75,28 @@ class HtmlReport(unittest.TestCase):
             self.assertIn(">FAIL<", dom)
             for name in findings(report["subjects"][0]):
                 self.assertIn(f'class="card finding" data-finding="{name}"', dom, name)
+            seconds = len(report["subjects"][0]["timeline"])
+            self.assertGreater(seconds, 8)
+            plots = {}
             for plot in ("status", "latency", "stall", "steps", "prober"):
                 svg = re.search(rf'<svg class="plot" data-plot="{plot}".*?</svg>', dom, re.S)
                 self.assertIsNotNone(svg, f"plot {plot}")
-                drawn = len(re.findall(r"<(?:path|rect|circle) ", svg.group(0)))
-                self.assertGreater(drawn, 3, f"plot {plot} has {drawn} shapes")
+                plots[plot] = svg.group(0)
+
+            def points(svg, series):
+                """The points of a drawn series (a path of M/L commands)."""
+                m = re.search(rf'data-series="{re.escape(series)}" d="([^"]*)"', svg)
+                return len(re.findall(r"[ML]", m.group(1))) if m else 0
+
+            # Drawn, not just framed: a shape per second of the run where there is data.
+            self.assertGreaterEqual(plots["status"].count('class="status"'), seconds - 1)
+            self.assertGreater(plots["status"].count('class="finding"'), 5)
+            self.assertGreater(points(plots["latency"], "canary p99"), seconds // 2)
+            self.assertGreater(points(plots["latency"], "agent p99"), seconds // 2)
+            self.assertGreater(plots["stall"].count('class="bar"'), seconds // 2)
+            self.assertGreater(points(plots["steps"], "concurrency"), seconds)
+            self.assertGreaterEqual(plots["steps"].count('class="step"'), 1)
+            self.assertGreater(points(plots["prober"], "prober lag"), seconds // 2)
             self.assertIn('data-series="canary p99"', dom)
             self.assertIn('data-series="agent p99"', dom)
 

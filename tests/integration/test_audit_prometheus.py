@@ -43,8 +43,8 @@ class FromPrometheus(unittest.TestCase):
         wait_for(lambda: cls.lc.target_status("demo")["status"] == 0, 30, message="loopcanary healthy")
 
         # A calm window, then a window with the app's loop blocked.
-        time.sleep(12)
-        cls.calm = (time.time() - 10, time.time())
+        time.sleep(18)
+        cls.calm = (time.time() - 15, time.time())
         start = time.time()
         seen = set()
         for _ in range(3):

@@ -34,7 +34,9 @@ SubjectResult run(const std::vector<int>& levels, VerdictRules rules = {},
   return s;
 }
 
-std::vector<int> repeat(int level, int n) { return std::vector<int>(static_cast<std::size_t>(n), level); }
+std::vector<int> repeat(int level, int n) {
+  return std::vector<int>(static_cast<std::size_t>(n), level);
+}
 
 }  // namespace
 
@@ -71,7 +73,8 @@ TEST_CASE("unknown throughout is inconclusive, never a pass (unknown is -1, belo
 TEST_CASE("evidence still trusted while the status was unknown can fail the run") {
   const auto s = run(repeat(-1, 20), {}, Level::unresponsive);
   CHECK(s.verdict == Verdict::fail);
-  CHECK_THAT(s.reasons[0], Catch::Contains("evidence loopcanary could still trust reached unresponsive"));
+  CHECK_THAT(s.reasons[0],
+             Catch::Contains("evidence loopcanary could still trust reached unresponsive"));
   // Below --fail-on it cannot, and the unknown time still makes it inconclusive.
   CHECK(run(repeat(-1, 20), {}, Level::degraded).verdict == Verdict::inconclusive);
 }
@@ -121,7 +124,8 @@ TEST_CASE("evidence keeps its worst value, when, and how long it held") {
     o.dt = 1;
     o.level = values[i] >= 0.5 ? Level::critical : Level::healthy;
     o.findings = {values[i] >= 0.5, false};
-    Evidence e{"stall_max_seconds", values[i], ">=", 0.5, values[i] >= 0.5, Level::critical, Unit::seconds};
+    Evidence e{"stall_max_seconds", values[i],       ">=",         0.5,
+               values[i] >= 0.5,    Level::critical, Unit::seconds};
     o.evidence = {{e}, {}};
     judge.observe(o);
   }

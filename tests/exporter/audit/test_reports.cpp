@@ -31,8 +31,10 @@ AuditReport blocking_report() {
     o.evidence.resize(names.size());
     if (i >= 2) {
       o.findings[0] = o.findings[1] = true;
-      o.evidence[0] = {{"stall_max_seconds", 0.2 * i, ">=", 0.5, 0.2 * i >= 0.5, Level::critical, Unit::seconds}};
-      o.evidence[1] = {{"hol_blocking_ratio{route=\"agent\"}", 1.0, ">=", 0.5, true, Level::degraded, Unit::ratio}};
+      o.evidence[0] = {{"stall_max_seconds", 0.2 * i, ">=", 0.5, 0.2 * i >= 0.5, Level::critical,
+                        Unit::seconds}};
+      o.evidence[1] = {{"hol_blocking_ratio{route=\"agent\"}", 1.0, ">=", 0.5, true,
+                        Level::degraded, Unit::ratio}};
     }
     judge.observe(o);
   }
@@ -95,13 +97,17 @@ TEST_CASE("text: the verdict, each finding's worst evidence with meaning, what t
   const AuditReport r = blocking_report();
   REQUIRE(r.verdict == Verdict::fail);
   const std::string t = text_report(r);
-  CHECK_THAT(t, Catch::StartsWith("loopcanary audit: FAIL — scenario agent-blocking on target demo"));
+  CHECK_THAT(t,
+             Catch::StartsWith("loopcanary audit: FAIL — scenario agent-blocking on target demo"));
   CHECK_THAT(t, Catch::Contains("worst: stall_max_seconds 3.80 s ≥ 500 ms (critical) at +19.0 s"));
   CHECK_THAT(t, Catch::Contains("head_of_line_blocking — degraded"));
-  CHECK_THAT(t, Catch::Contains("runbook: https://github.com/loopcanary/loopcanary/blob/main/docs/runbook.md#loopcanaryruntimecritical"));
+  CHECK_THAT(t, Catch::Contains("runbook: "
+                                "https://github.com/loopcanary/loopcanary/blob/main/docs/"
+                                "runbook.md#loopcanaryruntimecritical"));
   CHECK_THAT(t, Catch::Contains("means: "));
   CHECK_THAT(t, Catch::Contains("do:    "));
-  CHECK_THAT(t, Catch::Contains("loopcanary itself was starved of CPU: its timers fired up to 80 ms late"));
+  CHECK_THAT(t, Catch::Contains(
+                    "loopcanary itself was starved of CPU: its timers fired up to 80 ms late"));
   CHECK_THAT(t, Catch::Contains("--cpus"));
   CHECK_THAT(t, Catch::Contains("HOL max:"));
   CHECK_THAT(t, Catch::Contains("Lag p99 can therefore exceed stall max"));
@@ -144,7 +150,10 @@ TEST_CASE("junit: an inconclusive verdict is an error, not a pass") {
   r.subjects.push_back(s);
   conclude(r);
   const std::string x = junit_report(r);
-  CHECK_THAT(x, Catch::Contains("<error message=\"INCONCLUSIVE: target unreachable: 127.0.0.1:9: connection refused\""));
+  CHECK_THAT(
+      x,
+      Catch::Contains(
+          "<error message=\"INCONCLUSIVE: target unreachable: 127.0.0.1:9: connection refused\""));
   CHECK_THAT(x, Catch::Contains("errors=\"1\""));
 }
 

@@ -53,6 +53,7 @@ TEST_CASE("rules file mistakes name the rule and the line") {
   CHECK_THAT(errors_of("queries: { a: x }\nthresholds: { a: { cirtical: 1 } }\n")[0],
              Contains("thresholds.a.cirtical (line 2): unknown key"));
   // Lower is worse: critical below degraded is right.
-  CHECK(errors_of("queries: { a: x }\nthresholds: { a: { op: \"<=\", degraded: 5, critical: 1 } }\n")
-            .empty());
+  CHECK(
+      errors_of("queries: { a: x }\nthresholds: { a: { op: \"<=\", degraded: 5, critical: 1 } }\n")
+          .empty());
 }
