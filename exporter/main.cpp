@@ -289,6 +289,9 @@ int main(int argc, char** argv) {
     const int code = cli.exit(e);
     return code == 0 ? 0 : kBadInput;
   }
+  // An audit speaks through its progress line and report; its info logs
+  // (scenario started/ended) would only break the line a person watches.
+  if (audit->parsed() && cli.count("--log.level") == 0) log_level = "warn";
   exporter::log::setup(log_level, log_format);
 
   if (init->parsed()) {

@@ -618,7 +618,7 @@ int run_audit(std::shared_ptr<const config::Config> loaded, const AuditOptions& 
     recorder.observe(snap, now, !judging, state ? state->concurrency : 0);
     const double elapsed = secs(now - start);
     progress.update(now < judged_from ? phase + " (warm-up)" : phase, elapsed,
-                    run_seconds + secs(options.settle), status_line(snap));
+                    run_seconds + (external ? 0.0 : secs(options.settle)), status_line(snap));
     if (external && elapsed >= run_seconds && !ended) {
       monitor.stop_scenario(scenario->name);
       ended = now;

@@ -98,12 +98,15 @@ Judge::Judge(VerdictRules rules, std::vector<std::string> finding_names) : rules
   }
 }
 
-void Judge::observe(const Observation& o) {
-  end_ = std::max(end_, o.at + o.dt);
-  if (o.warmup) {
-    warmup_ += o.dt;
+void Judge::observe(const Observation& observed) {
+  end_ = std::max(end_, observed.at + observed.dt);
+  if (observed.warmup) {
+    warmup_ += observed.dt;
     return;
   }
+  // The first judged look may have begun a moment before the judged start.
+  Observation o = observed;
+  o.at = std::max(0.0, o.at);
   judged_ += o.dt;
   last_ = o.level;
   if (o.level == Level::unknown) {
