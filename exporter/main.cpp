@@ -11,9 +11,7 @@
 
 #include "config/load.hpp"
 #include "exporter/app.hpp"
-#include "exporter/audit/audit.hpp"
-#include "exporter/audit/flags.hpp"
-#include "exporter/audit/prometheus.hpp"
+#include "exporter/audit/command.hpp"
 #include "exporter/audit/rules.hpp"
 #include "exporter/http/basic_auth.hpp"
 #include "exporter/http/http_server.hpp"
@@ -198,78 +196,7 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"logfmt", "json"}))
       ->capture_default_str();
 
-  CLI::App* audit = cli.add_subcommand(
-      "audit",
-      "A CI gate: run a scenario against the target (or watch it, or read loopcanary's series "
-      "from Prometheus) and judge its event loop: PASS, FAIL or INCONCLUSIVE");
-  audit->footer(
-      "Exit codes: 0 PASS, 1 FAIL (the status reached --fail-on at some moment), 2 bad input "
-      "(flags, configuration, rules file, a query Prometheus rejects), 3 INCONCLUSIVE (the "
-      "status was unknown for more than --max-unknown of the run, e.g. loopcanary itself "
-      "starved of CPU; the run was too short; the target or Prometheus unreachable; no data).\n"
-      "Examples:\n"
-      "  loopcanary audit --config.file=lc.yaml --scenario=report-ramp --report=html=audit.html "
-      "--report=junit=audit.xml\n"
-      "  loopcanary audit --config.file=lc.yaml --duration=2m --warmup=30s   # observe mode\n"
-      "  loopcanary audit --prometheus=http://prometheus:9090 --range=10m "
-      "--selector='{namespace=\"shop\"}'");
-  exporter::AuditOptions audit_options;
-  exporter::PrometheusOptions prometheus_options;
-  std::string fail_on = "critical", max_unknown = "10%", duration, warmup, min_duration, wait,
-              range, step;
-  std::vector<std::string> reports;
-  std::string audit_output = "-";
-  bool no_progress = false;
-  std::string runbook_url(exporter::audit::kDefaultRunbook);
-  audit
-      ->add_option("--config.file", config_file,
-                   "Configuration file (YAML); with --prometheus only for its thresholds")
-      ->capture_default_str();
-  audit->add_option("--scenario", audit_options.scenario,
-                    "The scenario to run (an external one needs --duration)");
-  audit->add_option("--target", audit_options.target,
-                    "Observe mode: the target to watch (default: the only one)");
-  audit->add_option("--duration", duration,
-                    "Observe mode: watch the target this long (e.g. 2m) while something else "
-                    "drives the load; no --scenario");
-  audit->add_option("--warmup", warmup,
-                    "Do not judge the first D of the run (the service's warm-up, the first "
-                    "steps); in observe mode it comes before --duration");
-  audit->add_option("--fail-on", fail_on, "FAIL when the status reaches this level at any moment")
-      ->check(CLI::IsMember({"degraded", "critical", "unresponsive"}))
-      ->capture_default_str();
-  audit
-      ->add_option("--max-unknown", max_unknown,
-                   "INCONCLUSIVE when the status was unknown longer than this share of the "
-                   "judged run (0.1 or 10%)")
-      ->capture_default_str();
-  audit->add_option("--min-duration", min_duration,
-                    "INCONCLUSIVE when less than this was judged (default: the signal window W)");
-  audit->add_option("--report", reports,
-                    "Report FORMAT or FORMAT=FILE, repeatable: text, json, junit, html "
-                    "(default: text to --output)");
-  audit->add_option("--output", audit_output, "Where a --report without =FILE goes (- for stdout)")
-      ->capture_default_str();
-  audit->add_option("--wait", wait,
-                    "Keep trying to reach the target this long before giving up (default: one "
-                    "try)");
-  audit->add_option("--runbook-url", runbook_url, "The runbook the findings link to")
-      ->capture_default_str();
-  audit->add_flag("--no-progress", no_progress, "No progress line on stderr");
-  audit->add_option("--prometheus", prometheus_options.url,
-                    "Judge from loopcanary's series in this Prometheus instead of probing");
-  audit->add_option("--range", range, "With --prometheus: the last D (default 10m)");
-  audit->add_option("--start", prometheus_options.start,
-                    "With --prometheus: range start (RFC 3339 or Unix seconds)");
-  audit->add_option("--end", prometheus_options.end, "With --prometheus: range end (default now)");
-  audit->add_option("--selector", prometheus_options.selector,
-                    "With --prometheus: label matchers every series must carry, e.g. "
-                    "'{namespace=\"x\",pod=~\"api-.*\"}'");
-  audit->add_option("--rules", prometheus_options.rules_file,
-                    "With --prometheus: judge your own PromQL checks of this file instead "
-                    "(loopcanary init --rules writes a starter)");
-  audit->add_option("--step", step,
-                    "With --rules: query_range resolution (default range/600, ≥ 1s)");
+  exporter::audit::AuditCommand audit(cli, config_file);
 
   CLI::App* init = cli.add_subcommand(
       "init", "Write a commented starter configuration (or, with --rules, audit rules)");
@@ -291,7 +218,7 @@ int main(int argc, char** argv) {
   }
   // An audit speaks through its progress line and report; its info logs
   // (scenario started/ended) would only break the line a person watches.
-  if (audit->parsed() && cli.count("--log.level") == 0) log_level = "warn";
+  if (audit.parsed() && cli.count("--log.level") == 0) log_level = "warn";
   exporter::log::setup(log_level, log_format);
 
   if (init->parsed()) {
@@ -305,40 +232,7 @@ int main(int argc, char** argv) {
                          "check it with: loopcanary --config.check --config.file=");
   }
 
-  if (audit->parsed()) {
-    exporter::AuditCommon common;
-    if (!exporter::audit::parse_common_flags(fail_on, max_unknown, warmup, min_duration, reports,
-                                             audit_output, runbook_url, !no_progress, common)) {
-      return kBadInput;
-    }
-    if (!prometheus_options.url.empty() || !prometheus_options.rules_file.empty()) {
-      static_cast<exporter::AuditCommon&>(prometheus_options) = common;
-      if (!exporter::audit::parse_duration_flag("--range", range, prometheus_options.range) ||
-          !exporter::audit::parse_duration_flag("--step", step, prometheus_options.step)) {
-        return kBadInput;
-      }
-      if (!audit_options.scenario.empty() || !duration.empty()) {
-        std::cerr << "loopcanary audit: --prometheus judges what already ran; --scenario and "
-                     "--duration are for a live audit\n";
-        return kBadInput;
-      }
-      if (audit->count("--config.file")) {
-        prometheus_options.config = load(config_file);
-        if (!prometheus_options.config) return kBadInput;
-      }
-      return exporter::run_prometheus_audit(prometheus_options);
-    }
-    static_cast<exporter::AuditCommon&>(audit_options) = common;
-    std::optional<std::chrono::milliseconds> wait_for;
-    if (!exporter::audit::parse_duration_flag("--duration", duration, audit_options.duration) ||
-        !exporter::audit::parse_duration_flag("--wait", wait, wait_for)) {
-      return kBadInput;
-    }
-    audit_options.wait = wait_for.value_or(std::chrono::milliseconds(0));
-    auto audit_config = load(config_file);
-    if (!audit_config) return kBadInput;
-    return exporter::run_audit(audit_config, audit_options);
-  }
+  if (audit.parsed()) return audit.run(load);
 
   auto config = load(config_file);
   if (!config) return kBadInput;

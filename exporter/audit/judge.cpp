@@ -102,6 +102,7 @@ void Judge::observe(const Observation& observed) {
   end_ = std::max(end_, observed.at + observed.dt);
   if (observed.warmup) {
     warmup_ += observed.dt;
+    if (observed.level == Level::unknown) warmup_reason_ = observed.unknown_reason;
     return;
   }
   // The first judged look may have begun a moment before the judged start.
@@ -184,6 +185,13 @@ void Judge::conclude(SubjectResult& out) const {
   }
   if (!out.reasons.empty()) return;
 
+  if (judged_ == 0 && warmup_ > 0) {
+    out.verdict = Verdict::inconclusive;
+    out.reasons.push_back(
+        fmt::format("nothing was judged: {} never became known in {:.1f} s{}", rules_.what, warmup_,
+                    warmup_reason_.empty() ? "" : " (lately because " + warmup_reason_ + ")"));
+    return;
+  }
   if (judged_ < rules_.min_judged) {
     out.verdict = Verdict::inconclusive;
     out.reasons.push_back(

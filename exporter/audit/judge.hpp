@@ -58,6 +58,7 @@ class Judge {
   double unknown_ = 0;
   double warmup_ = 0;
   double end_ = 0;
+  std::string warmup_reason_;  ///< why the status was unknown in the warm-up, lately
   Level worst_ = Level::unknown;
   double worst_at_ = 0;
   Level last_ = Level::unknown;

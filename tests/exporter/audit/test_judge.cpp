@@ -105,6 +105,14 @@ TEST_CASE("the warm-up is neither judged nor counted as unknown") {
   CHECK(run(levels, {}, std::nullopt, 10).verdict == Verdict::pass);
 }
 
+TEST_CASE("a status never known is inconclusive, and says so") {
+  const auto s = run(repeat(-1, 12), {}, std::nullopt, 12);
+  CHECK(s.verdict == Verdict::inconclusive);
+  CHECK(s.judged_seconds == 0);
+  CHECK_THAT(s.reasons[0], Catch::Contains("never became known in 12.0 s"));
+  CHECK_THAT(s.reasons[0], Catch::Contains("starved"));
+}
+
 TEST_CASE("too short a run is inconclusive") {
   VerdictRules rules;
   rules.min_judged = 10;
