@@ -38,10 +38,11 @@ def main():
             for r in ROUTES:
                 out = os.path.join(tmp, f"{r}.json")
                 proc = subprocess.run([harness.BINARY, "audit", f"--config.file={path}",
-                                       f"--scenario={r}-ramp", "--report=json", f"--output={out}"],
+                                       f"--scenario={r}-ramp", f"--report=json={out}",
+                                       "--no-progress"],
                                       capture_output=True, text=True, timeout=300)
                 with open(out) as f:
-                    report = json.load(f)
+                    report = json.load(f)["subjects"][0]  # schema 1: one subject per target
                 route = next(x for x in report["routes"] if x["name"] == r)
                 fmt = lambda v, f="{:.2f}": "–" if v is None else f.format(v)  # noqa: E731
                 rows.append([
@@ -51,7 +52,7 @@ def main():
                     fmt(route["saturation_concurrency"], "{}"),
                     report["worst_status_name"],
                     ", ".join(f["finding"] for f in report["findings"]) or "none",
-                    f"exit {proc.returncode}",
+                    f"exit {proc.returncode} ({report['verdict'].upper()})",
                 ])
                 print(rows[-1], flush=True)
         finally:

@@ -11,7 +11,8 @@
 
 #include "config/load.hpp"
 #include "exporter/app.hpp"
-#include "exporter/audit/audit.hpp"
+#include "exporter/audit/command.hpp"
+#include "exporter/audit/rules.hpp"
 #include "exporter/http/basic_auth.hpp"
 #include "exporter/http/http_server.hpp"
 #include "exporter/http/tls_server.hpp"
@@ -54,9 +55,10 @@ std::optional<exporter::WebConfig> load_web(const std::string& file) {
   }
 }
 
-int write_starter(const std::string& output, bool force) {
+int write_starter(const std::string& output, bool force, std::string_view text,
+                  std::string_view check) {
   if (output == "-") {
-    std::cout << exporter::kStarterConfig;
+    std::cout << text;
     return 0;
   }
   if (!force && std::ifstream(output)) {
@@ -64,12 +66,11 @@ int write_starter(const std::string& output, bool force) {
     return kBadInput;
   }
   std::ofstream out(output);
-  if (!(out << exporter::kStarterConfig)) {
+  if (!(out << text)) {
     std::cerr << "loopcanary init: cannot write " << output << "\n";
     return kBadInput;
   }
-  std::cerr << "wrote " << output
-            << "; check it with: loopcanary --config.check --config.file=" << output << "\n";
+  std::cerr << "wrote " << output << "; " << check << output << "\n";
   return 0;
 }
 
@@ -195,29 +196,19 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"logfmt", "json"}))
       ->capture_default_str();
 
-  CLI::App* audit = cli.add_subcommand(
-      "audit",
-      "Run a scenario against the target and exit 1 if the runtime status reached --fail-on "
-      "(a CI gate)");
-  exporter::AuditOptions audit_options;
-  std::string fail_on = "critical";
-  audit->add_option("--config.file", config_file, "Configuration file (YAML)")
-      ->capture_default_str();
-  audit->add_option("--scenario", audit_options.scenario, "The scenario to run")->required();
-  audit->add_option("--fail-on", fail_on, "Fail when the status reaches this level")
-      ->check(CLI::IsMember({"degraded", "critical", "unresponsive"}))
-      ->capture_default_str();
-  audit->add_option("--report", audit_options.report, "Report format: text, json or junit")
-      ->check(CLI::IsMember({"text", "json", "junit"}))
-      ->capture_default_str();
-  audit->add_option("--output", audit_options.output, "Write the report here (- for stdout)")
-      ->capture_default_str();
+  exporter::audit::AuditCommand audit(cli, config_file);
 
-  CLI::App* init = cli.add_subcommand("init", "Write a commented starter configuration");
-  std::string init_output = "loopcanary.yaml";
+  CLI::App* init = cli.add_subcommand(
+      "init", "Write a commented starter configuration (or, with --rules, audit rules)");
+  std::string init_output;
   bool init_force = false;
-  init->add_option("--output", init_output, "File to write (- for stdout)")->capture_default_str();
+  bool init_rules = false;
+  init->add_option("--output", init_output,
+                   "File to write (- for stdout; default loopcanary.yaml, or "
+                   "loopcanary-rules.yaml with --rules)");
   init->add_flag("--force", init_force, "Overwrite an existing file");
+  init->add_flag("--rules", init_rules,
+                 "Write a starter rules file for `audit --prometheus --rules` instead");
 
   try {
     cli.parse(argc, argv);
@@ -225,14 +216,28 @@ int main(int argc, char** argv) {
     const int code = cli.exit(e);
     return code == 0 ? 0 : kBadInput;
   }
+  // An audit speaks through its progress line and report; its info logs
+  // (scenario started/ended) would only break the line a person watches.
+  if (audit.parsed() && cli.count("--log.level") == 0) log_level = "warn";
   exporter::log::setup(log_level, log_format);
 
-  if (init->parsed()) return write_starter(init_output, init_force);
+  if (init->parsed()) {
+    if (init_rules) {
+      return write_starter(init_output.empty() ? "loopcanary-rules.yaml" : init_output, init_force,
+                           exporter::audit::kStarterRules,
+                           "check it with: loopcanary audit --prometheus=URL --rules=");
+    }
+    return write_starter(init_output.empty() ? "loopcanary.yaml" : init_output, init_force,
+                         exporter::kStarterConfig,
+                         "check it with: loopcanary --config.check --config.file=");
+  }
+
+  if (audit.parsed()) return audit.run(load);
 
   auto config = load(config_file);
   if (!config) return kBadInput;
   std::optional<exporter::WebConfig> web = exporter::WebConfig{};
-  if (!web_config_file.empty() && !audit->parsed()) {
+  if (!web_config_file.empty()) {
     web = load_web(web_config_file);
     if (!web) return kBadInput;
   }
@@ -250,12 +255,6 @@ int main(int argc, char** argv) {
                 << web->basic_auth_users.size() << " basic auth users)\n";
     }
     return 0;
-  }
-  if (audit->parsed()) {
-    audit_options.fail_on = fail_on == "degraded"   ? exporter::Level::degraded
-                            : fail_on == "critical" ? exporter::Level::critical
-                                                    : exporter::Level::unresponsive;
-    return exporter::run_audit(config, audit_options);
   }
   app_options.config_file = config_file;
   if (!scenario.empty()) {

@@ -12,6 +12,8 @@ packages=(
   nlohmann-json3-dev libssl-dev libspdlog-dev libfmt-dev
   # demo target and integration tests
   python3 python3-fastapi python3-uvicorn python3-prometheus-client python3-yaml
+  # audit reports: JSON Schema validation, the HTML report opened in headless Chromium
+  python3-jsonschema chromium
   # real Prometheus, promtool, Alertmanager, amtool, yamllint, openssl CLI, curl
   prometheus prometheus-alertmanager yamllint openssl curl procps
   # --web.config.file: libxcrypt's crypt_r for bcrypt; htpasswd makes the test hashes

@@ -1,13 +1,12 @@
 """Issue 4: scenarios and the heavy-route signals — head-of-line blocking,
 queue amplification, executor capacity — against the real demo app, plus the
-admin API and the audit command."""
+admin API and `init` (the audit command: tests/integration/test_audit*.py)."""
 
 import json
 import os
 import subprocess
 import time
 import unittest
-import xml.etree.ElementTree as ET
 
 from harness import BINARY, DemoApp, Loopcanary, Workdir, canary_config, wait_for
 
@@ -240,55 +239,6 @@ class AdminApi(unittest.TestCase):
             finally:
                 lc.stop()
                 app.stop()
-
-
-class Audit(unittest.TestCase):
-    def audit(self, tmp, url, scenario, report, extra=()):
-        path = os.path.join(tmp, f"audit-{scenario}.yaml")
-        with open(path, "w") as f:
-            f.write(config(url))
-        out = os.path.join(tmp, f"report-{scenario}.{report}")
-        r = subprocess.run([BINARY, "audit", f"--config.file={path}", f"--scenario={scenario}",
-                            f"--report={report}", f"--output={out}", *extra],
-                           capture_output=True, text=True, timeout=60)
-        with open(out) as f:
-            return r, f.read()
-
-    def test_audit_fails_a_blocking_service_and_passes_a_healthy_one(self):
-        with Workdir() as tmp:
-            app = DemoApp(tmp)
-            try:
-                r, report = self.audit(tmp, app.url, "agent-2", "json")
-                self.assertEqual(r.returncode, 1, r.stderr)
-                data = json.loads(report)
-                self.assertEqual(data["result"], "fail")
-                self.assertGreaterEqual(data["worst_status"], 2)
-                names = [f["finding"] for f in data["findings"]]
-                self.assertIn("event_loop_starvation", names)
-                self.assertIn("head_of_line_blocking", names)
-                self.assertIn("FAIL", r.stderr)
-
-                r, report = self.audit(tmp, app.url, "io-2", "junit")
-                self.assertEqual(r.returncode, 0, r.stderr + report)
-                suite = ET.fromstring(report)
-                self.assertEqual(suite.get("failures"), "0")
-                self.assertEqual(len(suite.findall(".//testcase")), 1)
-
-                r, report = self.audit(tmp, app.url, "io-2", "text", ["--fail-on=degraded"])
-                self.assertIn(r.returncode, (0, 1))
-                self.assertIn("scenario io-2", report)
-            finally:
-                app.stop()
-
-    def test_audit_bad_input_exits_2(self):
-        with Workdir() as tmp:
-            path = os.path.join(tmp, "c.yaml")
-            with open(path, "w") as f:
-                f.write(config("http://127.0.0.1:9"))
-            for args in (["--scenario=nope"], ["--scenario=external"], ["--scenario=io-2", "--fail-on=bogus"], []):
-                r = subprocess.run([BINARY, "audit", f"--config.file={path}", *args],
-                                   capture_output=True, text=True, timeout=20)
-                self.assertEqual(r.returncode, 2, f"{args}: {r.stderr}")
 
 
 class Init(unittest.TestCase):
