@@ -57,9 +57,21 @@ struct Canary {
   double jitter = 0.2;  ///< t_{i+1} = t_i + T(1 + U(-j, j))
   Expect expect;
   std::size_t max_body_bytes = 64 * 1024;
-  std::size_t connections = 4;  ///< keep-alive pool size
+  std::size_t connections = 4;  ///< keep-alive pool size, used in turn
   bool keepalive = true;        ///< false: a fresh connection per probe
   std::size_t max_in_flight = 1000;
+  /// Replace one pooled connection this often (0: never). A pre-fork server
+  /// (uvicorn --workers, gunicorn) pins each connection to one worker; fresh
+  /// connections land on other workers, so every worker is sampled in time.
+  Duration renew_connections = 1s;
+  /// Where an answer names the worker process that served it, for per-worker
+  /// attribution. Neither set: not configured (everything else still works).
+  struct WorkerId {
+    std::string header;            ///< a response header, e.g. X-Worker-Id
+    std::string json_field;        ///< or a top-level field of a JSON body, e.g. pid
+    std::size_t max_workers = 16;  ///< distinct label values; later workers are "other"
+    bool configured() const { return !header.empty() || !json_field.empty(); }
+  } worker_id;
 };
 
 /// A heavy endpoint driven by scenarios (or watched during external ones).
@@ -109,6 +121,11 @@ struct Global {
   Duration baseline_window = 60s;     ///< history for the baseline and Q of HOL
   Duration self_lag_limit = 5ms;      ///< prober lateness beyond which samples are unreliable
   Duration evaluation_interval = 1s;  ///< cadence of the status machine's exits
+  /// After a target's first answer (and its first answer after a refused
+  /// connection: a restart), signals are computed but the status stays unknown
+  /// and no stall counts for this long: a fresh worker's first requests are
+  /// slow once. 0 disables.
+  Duration warmup = 10s;
   /// Histogram bucket upper bounds in seconds: 0.5 ms doubling to 32 s
   /// (0.0005 · 2^16 = 32.768 s, so a 30 s route timeout has a bucket).
   std::vector<double> buckets = default_buckets();
@@ -133,18 +150,22 @@ struct Thresholds {
   struct Critical {
     Duration stall_max = 500ms;
     double stall_ratio = 0.10;
+    Duration worker_stall = 500ms;  ///< one connection stalled while others answered
     Duration exit_stall_max = 250ms;
     double exit_stall_ratio = 0.05;
+    Duration exit_worker_stall = 250ms;
   } critical;
   struct Degraded {
     Duration lag_p99 = 100ms;
     double stall_ratio = 0.01;
     double hol = 0.5;
     double queue_amplification = 1.5;
+    Duration worker_stall = 50ms;
     Duration exit_lag_p99 = 50ms;
     double exit_stall_ratio = 0.005;
     double exit_hol = 0.25;
     double exit_queue_amplification = 1.2;
+    Duration exit_worker_stall = 25ms;
   } degraded;
 };
 

@@ -136,10 +136,28 @@ void read_expect(YamlReader& r, const YAML::Node& node, const std::string& path,
   });
 }
 
+void read_worker_id(YamlReader& r, const YAML::Node& node, const std::string& path,
+                    Canary::WorkerId& out) {
+  if (!r.map(node, path, {"header", "json_field", "max_workers"})) return;
+  with(node, path, "header", [&](auto& n, auto& p) { r.read(n, p, out.header); });
+  with(node, path, "json_field", [&](auto& n, auto& p) { r.read(n, p, out.json_field); });
+  with(node, path, "max_workers",
+       [&](auto& n, auto& p) { r.read_int(n, p, out.max_workers, 1, 256); });
+  if (!out.header.empty() && !out.json_field.empty()) {
+    r.error(path, node, "set either header or json_field, not both");
+  } else if (out.header.empty() && out.json_field.empty()) {
+    r.error(path, node, "needs header (like X-Worker-Id) or json_field (like pid)");
+  } else if (out.header.find_first_of(" :\r\n") != std::string::npos) {
+    r.error(path + ".header", node["header"],
+            fmt::format("{} is not a header name", quoted(out.header)));
+  }
+}
+
 void read_canary(YamlReader& r, const YAML::Node& node, const std::string& path, Canary& c) {
   if (!r.map(node, path,
              {"name", "path", "method", "headers", "interval", "idle_interval", "timeout", "jitter",
-              "expect", "max_body_bytes", "connections", "keepalive", "max_in_flight"})) {
+              "expect", "max_body_bytes", "connections", "keepalive", "max_in_flight",
+              "renew_connections", "worker_id"})) {
     return;
   }
   if (r.require(node, path, "name")) read_name(r, node["name"], path + ".name", c.name);
@@ -162,6 +180,9 @@ void read_canary(YamlReader& r, const YAML::Node& node, const std::string& path,
   with(node, path, "keepalive", [&](auto& n, auto& p) { r.read(n, p, c.keepalive); });
   with(node, path, "max_in_flight",
        [&](auto& n, auto& p) { r.read_int(n, p, c.max_in_flight, 1, 1'000'000); });
+  with(node, path, "renew_connections",
+       [&](auto& n, auto& p) { r.read(n, p, c.renew_connections); });
+  with(node, path, "worker_id", [&](auto& n, auto& p) { read_worker_id(r, n, p, c.worker_id); });
 
   if (c.interval < 1ms) {
     r.error(path + ".interval", node["interval"] ? node["interval"] : node,
@@ -176,6 +197,9 @@ void read_canary(YamlReader& r, const YAML::Node& node, const std::string& path,
   }
   if (c.timeout <= Duration::zero()) {
     r.error(path + ".timeout", node["timeout"], "must be longer than 0");
+  }
+  if (c.renew_connections < Duration::zero()) {
+    r.error(path + ".renew_connections", node["renew_connections"], "must not be negative");
   }
   if (c.keepalive && c.max_in_flight < c.connections) {
     r.error(path + ".max_in_flight", node["max_in_flight"] ? node["max_in_flight"] : node,
@@ -275,7 +299,7 @@ void read_target(YamlReader& r, const YAML::Node& node, const std::string& path,
 void read_global(YamlReader& r, const YAML::Node& node, const std::string& path, Global& g) {
   if (!r.map(node, path,
              {"window", "stall_threshold", "baseline_window", "self_lag_limit",
-              "evaluation_interval", "buckets"})) {
+              "evaluation_interval", "warmup", "buckets"})) {
     return;
   }
   with(node, path, "window", [&](auto& n, auto& p) { r.read(n, p, g.window); });
@@ -284,6 +308,7 @@ void read_global(YamlReader& r, const YAML::Node& node, const std::string& path,
   with(node, path, "self_lag_limit", [&](auto& n, auto& p) { r.read(n, p, g.self_lag_limit); });
   with(node, path, "evaluation_interval",
        [&](auto& n, auto& p) { r.read(n, p, g.evaluation_interval); });
+  with(node, path, "warmup", [&](auto& n, auto& p) { r.read(n, p, g.warmup); });
   with(node, path, "buckets", [&](const YAML::Node& list, const std::string& p) {
     if (!list.IsSequence() || list.size() == 0) {
       r.error(p, list, "must be a non-empty list of bucket bounds in seconds");

@@ -47,20 +47,29 @@ void read_thresholds(YamlReader& r, const YAML::Node& node, const std::string& p
                   u.stall_in_progress);
   });
   with(node, path, "critical", [&](const YAML::Node& n, const std::string& p) {
-    if (!r.map(n, p, {"stall_max", "stall_ratio", "exit_stall_max", "exit_stall_ratio"})) return;
+    if (!r.map(n, p,
+               {"stall_max", "stall_ratio", "worker_stall", "exit_stall_max", "exit_stall_ratio",
+                "exit_worker_stall"})) {
+      return;
+    }
     auto& c = t.critical;
     with(n, p, "stall_max", [&](auto& x, auto& xp) { r.read(x, xp, c.stall_max); });
     with(n, p, "stall_ratio", [&](auto& x, auto& xp) { r.read_ratio(x, xp, c.stall_ratio); });
     with(n, p, "exit_stall_max", [&](auto& x, auto& xp) { r.read(x, xp, c.exit_stall_max); });
     with(n, p, "exit_stall_ratio",
          [&](auto& x, auto& xp) { r.read_ratio(x, xp, c.exit_stall_ratio); });
+    with(n, p, "worker_stall", [&](auto& x, auto& xp) { r.read(x, xp, c.worker_stall); });
+    with(n, p, "exit_worker_stall", [&](auto& x, auto& xp) { r.read(x, xp, c.exit_worker_stall); });
     require_below(r, n, p, "exit_stall_max", c.exit_stall_max, "stall_max", c.stall_max);
+    require_below(r, n, p, "exit_worker_stall", c.exit_worker_stall, "worker_stall",
+                  c.worker_stall);
     require_below(r, n, p, "exit_stall_ratio", c.exit_stall_ratio, "stall_ratio", c.stall_ratio);
   });
   with(node, path, "degraded", [&](const YAML::Node& n, const std::string& p) {
     if (!r.map(n, p,
                {"lag_p99", "stall_ratio", "hol", "queue_amplification", "exit_lag_p99",
-                "exit_stall_ratio", "exit_hol", "exit_queue_amplification"})) {
+                "exit_stall_ratio", "exit_hol", "exit_queue_amplification", "worker_stall",
+                "exit_worker_stall"})) {
       return;
     }
     auto& d = t.degraded;
@@ -75,7 +84,11 @@ void read_thresholds(YamlReader& r, const YAML::Node& node, const std::string& p
     with(n, p, "exit_hol", [&](auto& x, auto& xp) { r.read_ratio(x, xp, d.exit_hol); });
     with(n, p, "exit_queue_amplification",
          [&](auto& x, auto& xp) { r.read_number(x, xp, d.exit_queue_amplification, 1, 1e6); });
+    with(n, p, "worker_stall", [&](auto& x, auto& xp) { r.read(x, xp, d.worker_stall); });
+    with(n, p, "exit_worker_stall", [&](auto& x, auto& xp) { r.read(x, xp, d.exit_worker_stall); });
     require_below(r, n, p, "exit_lag_p99", d.exit_lag_p99, "lag_p99", d.lag_p99);
+    require_below(r, n, p, "exit_worker_stall", d.exit_worker_stall, "worker_stall",
+                  d.worker_stall);
     require_below(r, n, p, "exit_stall_ratio", d.exit_stall_ratio, "stall_ratio", d.stall_ratio);
     require_below(r, n, p, "exit_hol", d.exit_hol, "hol", d.hol);
     require_below(r, n, p, "exit_queue_amplification", d.exit_queue_amplification,
