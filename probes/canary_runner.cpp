@@ -26,7 +26,12 @@ CanaryRunner::CanaryRunner(net::io_context& io, const config::Target& target,
       schedule_(std::chrono::duration_cast<Duration>(canary_.idle_interval), canary_.jitter,
                 Clock::now(), seed),
       timer_(io),
-      slots_(canary_.keepalive ? canary_.connections : canary_.max_in_flight) {}
+      renew_every_(std::chrono::duration_cast<Duration>(canary_.renew_connections)),
+      last_renewal_(Clock::now()),
+      last_rotation_(Clock::now()),
+      slots_(canary_.keepalive ? canary_.connections : canary_.max_in_flight) {
+  if (canary_.worker_id.configured()) spec_.worker_id = &canary_.worker_id;
+}
 
 void CanaryRunner::start() { net::co_spawn(io_, schedule_loop(), net::detached); }
 
@@ -73,16 +78,74 @@ void CanaryRunner::expire(TimePoint now) {
   for (const Sample& s : book_.expire(now)) emit(s);
 }
 
+std::unique_ptr<HttpConnection> CanaryRunner::open_connection() {
+  return std::make_unique<HttpConnection>(io_.get_executor(), tls_, next_connection_id_++);
+}
+
+void CanaryRunner::closed(const HttpConnection& connection) {
+  sink_.canary_connection_closed(index_, connection.id());
+}
+
+bool CanaryRunner::renew_one(TimePoint now) {
+  // The oldest idle connection goes (ids grow with time): a fresh one may
+  // land on a worker no connection reaches yet.
+  auto oldest = [this](auto keep) {
+    auto victim = idle_.end();
+    for (auto it = idle_.begin(); it != idle_.end(); ++it) {
+      if (keep(**it) && (victim == idle_.end() || (*it)->id() < (*victim)->id())) victim = it;
+    }
+    return victim;
+  };
+  auto victim = oldest([](const HttpConnection&) { return true; });
+  if (spec_.worker_id) {
+    // With worker ids, only a connection whose worker another one also
+    // reaches goes, so a worker once sampled stays sampled. When every
+    // connection reaches a worker of its own, the pool may be smaller than
+    // the server: rotate the oldest, slowly, to find the others.
+    const auto same_worker = [&](const HttpConnection& c) {
+      if (c.worker().empty()) return std::size_t{0};
+      std::size_t same = 0;
+      for (const auto& other : idle_) same += other->worker() == c.worker();
+      for (const HttpConnection* other : live_) same += other->worker() == c.worker();
+      return same;
+    };
+    const auto shared = [&](const HttpConnection& c) { return same_worker(c) > 1; };
+    bool any_shared = false;
+    for (const auto& c : idle_) any_shared = any_shared || shared(*c);
+    for (const HttpConnection* c : live_) any_shared = any_shared || shared(*c);
+    if (any_shared) {
+      victim = oldest(shared);
+      if (victim == idle_.end()) return false;  // the shared ones are busy: later
+    } else if (now - last_rotation_ < renew_every_ * static_cast<long>(slots_)) {
+      // Every connection reaches a worker of its own: keep that coverage a
+      // while (a full pool's worth of renewals) before looking further.
+      return false;
+    }
+  }
+  last_rotation_ = now;
+  if (victim == idle_.end()) return false;
+  (*victim)->close();
+  closed(**victim);
+  idle_.erase(victim);
+  return true;
+}
+
+std::unique_ptr<HttpConnection> CanaryRunner::next_connection(TimePoint now) {
+  if (canary_.keepalive && renew_every_ > Duration::zero() && now - last_renewal_ >= renew_every_ &&
+      !idle_.empty() && idle_.size() + active_ >= slots_ && renew_one(now)) {
+    last_renewal_ = now;
+  }
+  if (!canary_.keepalive || idle_.empty() || idle_.size() + active_ < slots_) {
+    return open_connection();
+  }
+  auto connection = std::move(idle_.front());
+  idle_.pop_front();
+  return connection;
+}
+
 void CanaryRunner::dispatch() {
   while (!stopping_ && book_.has_waiting() && active_ < slots_) {
-    std::unique_ptr<HttpConnection> connection;
-    if (!idle_.empty()) {
-      connection = std::move(idle_.back());
-      idle_.pop_back();
-    } else {
-      connection =
-          std::make_unique<HttpConnection>(io_.get_executor(), tls_, next_connection_id_++);
-    }
+    std::unique_ptr<HttpConnection> connection = next_connection(Clock::now());
     ++active_;
     // Take the batch now, not when the coroutine first runs (co_spawn only
     // posts it): otherwise the same waiting probe keeps this loop spawning
@@ -97,13 +160,23 @@ net::awaitable<void> CanaryRunner::request_loop(std::unique_ptr<HttpConnection> 
                                                 ProbeBook::Batch batch) {
   while (!stopping_) {
     live_.insert(connection.get());
+    sink_.canary_sent(index_, connection->id(), batch.oldest, batch.newest);
     const Exchange result = co_await connection->exchange(endpoint_, spec_, batch.deadline);
     live_.erase(connection.get());
     if (stopping_) co_return;
     if (result.outcome != Outcome::ok)
       sink_.canary_error(index_, result.outcome, connection->last_error());
+    if (connection->worker_named()) {
+      sink_.canary_worker(index_, connection->id(), connection->worker());
+    }
     expire(Clock::now());
     for (const Sample& s : book_.complete(batch.id, result)) emit(s);
+    if (!connection->is_open()) {
+      // A connection is one worker's for its life: a reconnect is another
+      // connection, with an id of its own.
+      closed(*connection);
+      connection = open_connection();
+    }
     if (!book_.has_waiting()) break;
     batch = book_.take(Clock::now());
   }

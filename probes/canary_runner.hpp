@@ -3,6 +3,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <set>
 #include <vector>
@@ -45,6 +46,14 @@ class CanaryRunner {
   net::awaitable<void> request_loop(std::unique_ptr<HttpConnection> connection,
                                     ProbeBook::Batch batch);
   void dispatch();
+  /// The connection for the next request: a new one while the pool is not
+  /// full, else the least recently used idle one (so probes go round all of
+  /// them); every `renew_connections` one idle connection is replaced first.
+  std::unique_ptr<HttpConnection> next_connection(TimePoint now);
+  /// Closes one idle connection to be replaced; false when none should go now.
+  bool renew_one(TimePoint now);
+  std::unique_ptr<HttpConnection> open_connection();
+  void closed(const HttpConnection& connection);
   void emit(const Sample& sample);
   void expire(TimePoint now);
 
@@ -59,8 +68,11 @@ class CanaryRunner {
   ProbeBook book_;
   Schedule schedule_;
   net::steady_timer timer_;
-  std::vector<std::unique_ptr<HttpConnection>> idle_;
-  std::set<HttpConnection*> live_;  ///< running an exchange now
+  std::deque<std::unique_ptr<HttpConnection>> idle_;  ///< least recently used first
+  std::set<HttpConnection*> live_;                    ///< running an exchange now
+  Duration renew_every_;
+  TimePoint last_renewal_;
+  TimePoint last_rotation_;  ///< last renewal of a connection whose worker no other reached
   std::size_t active_ = 0;
   std::size_t slots_;
   std::uint32_t next_connection_id_ = 1;

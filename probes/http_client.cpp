@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "probes/checks.hpp"
@@ -100,6 +101,23 @@ RequestSpec make_request(const config::Target& target, const std::string& method
   return spec;
 }
 
+std::string worker_of(const http::response<http::string_body>& response,
+                      const config::Canary::WorkerId& id) {
+  if (!id.header.empty()) {
+    const auto it = response.find(id.header);
+    if (it == response.end()) return {};
+    return std::string(it->value());
+  }
+  if (id.json_field.empty()) return {};
+  const auto body = nlohmann::json::parse(response.body(), nullptr, /*allow_exceptions=*/false);
+  if (!body.is_object()) return {};
+  const auto field = body.find(id.json_field);
+  if (field == body.end()) return {};
+  if (field->is_string()) return field->get<std::string>();
+  if (field->is_number() || field->is_boolean()) return field->dump();
+  return {};
+}
+
 HttpConnection::HttpConnection(net::any_io_executor executor,
                                std::shared_ptr<net::ssl::context> tls, std::uint32_t id)
     : executor_(std::move(executor)), tls_(std::move(tls)), id_(id) {}
@@ -118,6 +136,8 @@ void HttpConnection::close() {
   plain_.reset();
   buffer_.clear();
   open_ = false;
+  worker_.clear();  // the next connection may land on another worker
+  worker_reported_ = false;
 }
 
 void HttpConnection::cancel() {
@@ -217,7 +237,8 @@ template <typename Stream>
 net::awaitable<Exchange> run_exchange(Stream& stream, beast::tcp_stream& lowest,
                                       beast::flat_buffer& buffer, const RequestSpec& spec,
                                       TimePoint deadline, bool& gone_before_answer,
-                                      boost::system::error_code& ec, bool& keep_alive) {
+                                      boost::system::error_code& ec, bool& keep_alive,
+                                      std::string* worker) {
   Exchange out;
   out.sent = Clock::now();
   lowest.expires_at(deadline);
@@ -255,6 +276,7 @@ net::awaitable<Exchange> run_exchange(Stream& stream, beast::tcp_stream& lowest,
   }
   keep_alive = parser.keep_alive();
   out.outcome = check_response(out.status, parser.get().body(), *spec.expect);
+  if (worker) *worker = worker_of(parser.get(), *spec.worker_id);
   co_return out;
 }
 
@@ -273,10 +295,13 @@ net::awaitable<Exchange> HttpConnection::attempt(const Endpoint& endpoint, const
   boost::system::error_code ec;
   bool gone_before_answer = false;
   bool keep_alive = false;
+  // A keep-alive connection is served by one worker for its life: its first
+  // answer names it, the others need not be read.
+  std::string* worker = spec.worker_id && worker_.empty() ? &worker_ : nullptr;
   Exchange result = secure_ ? co_await run_exchange(*secure_, lowest(), buffer_, spec, deadline,
-                                                    gone_before_answer, ec, keep_alive)
+                                                    gone_before_answer, ec, keep_alive, worker)
                             : co_await run_exchange(*plain_, lowest(), buffer_, spec, deadline,
-                                                    gone_before_answer, ec, keep_alive);
+                                                    gone_before_answer, ec, keep_alive, worker);
   result.connection_id = id_;
   if (ec) {
     last_error_ = ec.message();

@@ -47,7 +47,14 @@ struct RequestSpec {
   http::request<http::string_body> request;
   const config::Expect* expect = nullptr;
   std::size_t max_body_bytes = 64 * 1024;
+  /// Where an answer names its worker (canary.worker_id); null: not read.
+  const config::Canary::WorkerId* worker_id = nullptr;
 };
+
+/// The worker id an answer carries per `id` (a header, or a top-level JSON
+/// field of the body, a string or a number): empty when it has none. Pure.
+std::string worker_of(const http::response<http::string_body>& response,
+                      const config::Canary::WorkerId& id);
 
 RequestSpec make_request(const config::Target& target, const std::string& method,
                          const std::string& path, const std::map<std::string, std::string>& headers,
@@ -79,6 +86,14 @@ class HttpConnection {
   std::uint32_t id() const { return id_; }
   /// The last failure's detail (error text, TLS verify result), for logs.
   const std::string& last_error() const { return last_error_; }
+  /// The worker this connection is served by, once an answer named it.
+  const std::string& worker() const { return worker_; }
+  /// True once per connection: when its worker has just been named.
+  bool worker_named() {
+    if (worker_.empty() || worker_reported_) return false;
+    worker_reported_ = true;
+    return true;
+  }
 
  private:
   using PlainStream = beast::tcp_stream;
@@ -98,6 +113,8 @@ class HttpConnection {
   bool open_ = false;
   bool cancelled_ = false;
   std::string last_error_;
+  std::string worker_;
+  bool worker_reported_ = false;
 };
 
 }  // namespace loopcanary::probes

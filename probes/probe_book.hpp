@@ -17,6 +17,8 @@ struct Exchange {
   TimePoint first_byte{};
   TimePoint done{};
   std::uint32_t connection_id = 0;
+  // Trivially destructible on purpose: gcc 12 destroys the result of a
+  // co_await twice when it owns memory (a std::string here crashed).
 };
 
 /// The accounting of one canary's outstanding probes: admitted, waiting for a

@@ -20,6 +20,16 @@ class ProbeSink {
   virtual void canary_scheduled(std::size_t canary, TimePoint intended) = 0;
   /// A canary probe ended, in any way.
   virtual void canary_sample(std::size_t canary, const Sample& sample) = 0;
+  /// A keep-alive request carrying the probes intended in [oldest, newest] went
+  /// out on connection `connection` (ids are per canary).
+  virtual void canary_sent(std::size_t /*canary*/, std::uint32_t /*connection*/,
+                           TimePoint /*oldest*/, TimePoint /*newest*/) {}
+  /// The worker process serving `connection` named itself (canary.worker_id):
+  /// a keep-alive connection is served by one worker for its life.
+  virtual void canary_worker(std::size_t /*canary*/, std::uint32_t /*connection*/,
+                             const std::string& /*worker*/) {}
+  /// Connection `connection` was closed (renewed, or closed by the server).
+  virtual void canary_connection_closed(std::size_t /*canary*/, std::uint32_t /*connection*/) {}
   /// A canary request failed; `detail` says why in words (the OpenSSL verify
   /// result, the socket error, the unexpected status). For logs only.
   virtual void canary_error(std::size_t /*canary*/, Outcome /*outcome*/,
