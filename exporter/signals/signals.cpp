@@ -24,12 +24,18 @@ Duration overlap(TimePoint a0, TimePoint a1, TimePoint b0, TimePoint b1) {
 
 }  // namespace
 
-SignalSettings SignalSettings::from(const config::Global& global) {
+SignalSettings SignalSettings::from(const config::Global& global, const config::Target& target) {
   SignalSettings s;
   s.window = std::chrono::duration_cast<Duration>(global.window);
   s.stall_threshold = std::chrono::duration_cast<Duration>(global.stall_threshold);
   s.baseline_window = std::chrono::duration_cast<Duration>(global.baseline_window);
   s.baseline_refresh = std::chrono::duration_cast<Duration>(global.evaluation_interval);
+  s.warmup = std::chrono::duration_cast<Duration>(global.warmup);
+  s.max_workers = 0;
+  for (const auto& c : target.canaries) {
+    if (c.worker_id.configured()) s.max_workers = std::max(s.max_workers, c.worker_id.max_workers);
+  }
+  if (s.max_workers == 0) s.max_workers = config::Canary::WorkerId{}.max_workers;
   return s;
 }
 
@@ -48,10 +54,91 @@ void TargetSignals::canary_sample(std::size_t canary, const Sample& sample) {
   if (auto it = outstanding_.find({sample.intended, canary}); it != outstanding_.end()) {
     outstanding_.erase(it);
   }
-  pending_.emplace(sample.intended, Pending{canary, sample});
-  if (probes::answered(sample.outcome) && (!last_answered_ || sample.intended > *last_answered_)) {
+  std::size_t worker = kNoWorker;
+  if (sample.connection_id != 0) {
+    // The request on this connection ended (every probe it carried reports now).
+    if (auto c = connections_.find(connection_key(canary, sample.connection_id));
+        c != connections_.end()) {
+      c->second.busy_since.reset();
+      worker = c->second.worker;
+    }
+  }
+  pending_.emplace(sample.intended, Pending{canary, sample, worker});
+  const bool answered = probes::answered(sample.outcome);
+  if (answered && (!last_answered_ || sample.intended > *last_answered_)) {
     last_answered_ = sample.intended;
   }
+  // Warm-up: from the first probe after a (re)start until `warmup` after the
+  // first answer. A refused connection means nothing listened: a restart.
+  if (sample.outcome == Outcome::connect_error && !restart_from_) {
+    restart_from_ = sample.intended;
+  } else if (answered && restart_from_) {
+    if (settings_.warmup > Duration::zero()) {
+      warmups_.emplace_back(*restart_from_, sample.done + settings_.warmup);
+    }
+    restart_from_.reset();
+  }
+}
+
+void TargetSignals::canary_sent(std::size_t canary, std::uint32_t connection, TimePoint oldest) {
+  Connection& c = connections_[connection_key(canary, connection)];
+  if (!c.busy_since || oldest < *c.busy_since) c.busy_since = oldest;
+}
+
+std::size_t TargetSignals::worker_index(const std::string& name) {
+  if (const auto it = worker_names_.find(name); it != worker_names_.end()) return it->second;
+  const bool full = workers_.size() >= settings_.max_workers;
+  const std::string label = full ? "other" : name;
+  if (const auto it = worker_names_.find(label); it != worker_names_.end()) return it->second;
+  workers_.push_back(Worker{WorkerView{label}});
+  worker_names_.emplace(label, workers_.size() - 1);
+  return workers_.size() - 1;
+}
+
+void TargetSignals::canary_worker(std::size_t canary, std::uint32_t connection,
+                                  const std::string& worker) {
+  const std::size_t index = worker_index(worker);
+  connections_[connection_key(canary, connection)].worker = index;
+  // Its answer is still to come: attribute it too.
+  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+    if (it->second.canary == canary && it->second.sample.connection_id == connection &&
+        it->second.worker == kNoWorker) {
+      it->second.worker = index;
+    }
+  }
+}
+
+void TargetSignals::canary_connection_closed(std::size_t canary, std::uint32_t connection) {
+  connections_.erase(connection_key(canary, connection));
+}
+
+bool TargetSignals::in_warmup(TimePoint t) const {
+  if (settings_.warmup <= Duration::zero()) return false;
+  if (restart_from_ && t >= *restart_from_) return true;
+  return std::any_of(warmups_.begin(), warmups_.end(),
+                     [t](const auto& w) { return t >= w.first && t < w.second; });
+}
+
+TimePoint TargetSignals::after_warmup(TimePoint from) const {
+  for (const auto& [start, until] : warmups_) {
+    if (from >= start && from < until) from = until;
+  }
+  return from;
+}
+
+bool TargetSignals::add_to_union(TimePoint from, TimePoint to, std::optional<TimePoint>& covered,
+                                 std::deque<std::pair<TimePoint, TimePoint>>& segments,
+                                 double& total) {
+  const TimePoint start = covered ? std::max(from, *covered) : from;
+  if (to > start) total += seconds(to - start);
+  const bool episode = !covered || from > *covered;
+  if (episode || segments.empty()) {
+    segments.push_back({from, to});
+  } else {
+    segments.back().second = std::max(segments.back().second, to);
+  }
+  covered = covered ? std::max(*covered, to) : to;
+  return episode;
 }
 
 void TargetSignals::route_started(std::size_t route, std::uint64_t request, TimePoint at) {
@@ -96,7 +183,17 @@ Duration TargetSignals::baseline_of(std::size_t canary) const {
 void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_at,
                            std::vector<Duration>* lag_observations) {
   const Sample& s = p.sample;
-  Settled w{s.intended, Duration::zero(), Duration::zero(), p.canary, false, false, false, false};
+  Settled w{s.intended,
+            Duration::zero(),
+            Duration::zero(),
+            Duration::zero(),
+            p.canary,
+            false,
+            false,
+            false,
+            false,
+            false};
+  w.warmup = in_warmup(s.intended);
   w.dropped = s.outcome == Outcome::dropped;
   w.failed = !w.dropped && s.outcome != Outcome::ok;
   // The prober's own lag within [t_i, r_i] may have delayed the send or the
@@ -120,10 +217,16 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
 
   History& h = history_[p.canary];
   const Duration latency = s.done - s.intended - lag;
+  if (p.worker != kNoWorker && probes::answered(s.outcome)) {
+    WorkerView& worker = workers_[p.worker].view;
+    if (worker.probes++ == 0) worker.first_seen = s.done;
+  }
   if (s.outcome == Outcome::ok && lag == Duration::zero()) {
-    const bool quiet = std::none_of(routes_.begin(), routes_.end(), [&](const RouteSignals& r) {
-      return r.in_flight_at(s.intended);
-    });
+    // A warming-up worker's first answers are slow once: not what decides ε.
+    const bool quiet =
+        !w.warmup && std::none_of(routes_.begin(), routes_.end(), [&](const RouteSignals& r) {
+          return r.in_flight_at(s.intended);
+        });
     h.ok.push_back({s.intended, seconds(latency), quiet});
   }
 
@@ -140,23 +243,43 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
     const TimePoint answered = overtaken_at ? std::min(s.done, *overtaken_at) : s.done;
     const TimePoint end = answered - lag_within(s.intended, answered);
     w.stall_e = std::max(Duration::zero(), end - s.intended - b);
-    if (w.stall_e > settings_.stall_threshold) {
+    const bool stalled = w.stall_e > settings_.stall_threshold;
+    if (stalled) {
       // The union of [t_i + b, r_i]: a block counts once, however many probes
-      // were stuck in it (samples settle in intended order).
-      const TimePoint start = s.intended + b;
-      const TimePoint from = covered_until_ ? std::max(start, *covered_until_) : start;
-      if (end > from) stall_seconds_total_ += seconds(end - from);
-      if (!covered_until_ || start > *covered_until_ || stall_segments_.empty()) {
-        if (!covered_until_ || start > *covered_until_) ++stalls_total_;
-        stall_segments_.push_back({start, end});
-      } else {
-        stall_segments_.back().second = std::max(stall_segments_.back().second, end);
+      // were stuck in it (samples settle in intended order). Not what a
+      // warm-up shows: a block still going when it ends counts from there.
+      const TimePoint start = after_warmup(s.intended + b);
+      if (end > start &&
+          add_to_union(start, end, covered_until_, stall_segments_, stall_seconds_total_)) {
+        ++stalls_total_;
       }
-      covered_until_ = covered_until_ ? std::max(*covered_until_, end) : end;
+    }
+
+    // Part of the service stalled: a later probe was answered (on another
+    // connection: another worker) while this one waited past θ. From where
+    // its whole-service stall ended (or t_i + b) to its own answer.
+    const TimePoint own_end = s.done - lag;
+    if (overtaken_at && *overtaken_at < s.done &&
+        own_end - s.intended - b > settings_.stall_threshold) {
+      w.partial_e = own_end - s.intended - b;
+      const TimePoint from = after_warmup(stalled ? end : s.intended + b);
+      if (own_end > from) {
+        const double before = partial_stall_seconds_total_;
+        if (add_to_union(from, own_end, partial_covered_until_, partial_segments_,
+                         partial_stall_seconds_total_)) {
+          ++partial_stalls_total_;
+        }
+        if (p.worker != kNoWorker) {
+          workers_[p.worker].view.partial_stall_seconds_total +=
+              partial_stall_seconds_total_ - before;
+        }
+      }
     }
 
     const bool busy = e > (h.baseline ? h.epsilon : settings_.stall_threshold);
-    for (auto& route : routes_) route.classify(s.intended, e, busy);
+    if (!w.warmup) {
+      for (auto& route : routes_) route.classify(s.intended, e, busy);
+    }
   }
   window_.push_back(w);
 }
@@ -197,6 +320,10 @@ void TargetSignals::prune(TimePoint now) {
   while (!stall_segments_.empty() && stall_segments_.front().second < window_start) {
     stall_segments_.pop_front();
   }
+  while (!partial_segments_.empty() && partial_segments_.front().second < window_start) {
+    partial_segments_.pop_front();
+  }
+  while (!warmups_.empty() && warmups_.front().second < history_start) warmups_.pop_front();
   while (!lag_episodes_.empty() && lag_episodes_.front().woke < history_start) {
     lag_episodes_.pop_front();
   }
@@ -278,6 +405,41 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
   }
   const bool stalling = v.stall_in_progress > settings_.stall_threshold;
 
+  // Connections stalled now: a request out on one while a probe intended
+  // after it was answered (on another connection, by another worker).
+  std::optional<TimePoint> partial_start;
+  for (auto& w : workers_) {
+    w.view.connections = 0;
+    w.view.stalled = false;
+  }
+  v.connections_open = connections_.size();
+  for (const auto& [key, c] : connections_) {
+    if (c.worker != kNoWorker) ++workers_[c.worker].view.connections;
+    if (!c.busy_since || !last_answered_ || *c.busy_since >= *last_answered_) continue;
+    const std::size_t canary = static_cast<std::size_t>(key >> 32);
+    const Duration b = baseline_of(canary);
+    const Duration lag = lag_within(*c.busy_since, now);
+    if (!outlasts_lag(now - *c.busy_since, b, lag)) continue;
+    const TimePoint start = *c.busy_since + b + lag;
+    if (now - start <= settings_.stall_threshold) continue;
+    ++v.connections_stalled;
+    if (c.worker != kNoWorker) workers_[c.worker].view.stalled = true;
+    if (now - start > v.partial_stall_in_progress) {
+      v.partial_stall_in_progress = now - start;
+      partial_start = start;
+    }
+  }
+  v.partial_stall_seconds_total = partial_stall_seconds_total_;
+  v.partial_stalls_total = partial_stalls_total_;
+  for (const Worker& w : workers_) v.workers.push_back(w.view);
+
+  for (const auto& [from, until] : warmups_) {
+    if (now >= from && now < until) {
+      v.warming_up = true;
+      v.warmup_left = until - now;
+    }
+  }
+
   // Windowed statistics of settled samples.
   std::vector<double> excess;
   std::size_t busy = 0, answered = 0, failed = 0;
@@ -291,13 +453,15 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
     ++v.evidence;
     ++answered;
     failed += w.failed;
-    if (!w.meaningful) continue;
+    if (!w.meaningful || w.warmup) continue;
     excess.push_back(seconds(w.e));
     if (w.stall_e > settings_.stall_threshold) v.stall_max = std::max(v.stall_max, w.stall_e);
+    v.partial_stall_max = std::max(v.partial_stall_max, w.partial_e);
     const CanaryView& c = v.canaries[w.canary];
     busy += w.e > (c.baseline ? c.epsilon : settings_.stall_threshold);
   }
   if (stalling) v.stall_max = std::max(v.stall_max, v.stall_in_progress);
+  v.partial_stall_max = std::max(v.partial_stall_max, v.partial_stall_in_progress);
   if (!excess.empty()) {
     v.busy_ratio = static_cast<double>(busy) / static_cast<double>(excess.size());
     v.lag_p99 = from_seconds(*quantile(excess, 0.99));
@@ -329,6 +493,15 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
     stalled += overlap(from, now, window_start, now);
   }
   v.stall_ratio = std::min(1.0, seconds(stalled) / seconds(settings_.window));
+
+  Duration partly{};
+  for (const auto& [from, to] : partial_segments_) partly += overlap(from, to, window_start, now);
+  if (partial_start) {
+    const TimePoint from =
+        partial_covered_until_ ? std::max(*partial_start, *partial_covered_until_) : *partial_start;
+    partly += overlap(from, now, window_start, now);
+  }
+  v.partial_stall_ratio = std::min(1.0, seconds(partly) / seconds(settings_.window));
 
   if (!last_route_refresh_ || now - *last_route_refresh_ >= kRouteRefresh) {
     last_route_refresh_ = now;

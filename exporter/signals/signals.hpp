@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "config/config.hpp"
@@ -26,14 +27,30 @@ struct SignalSettings {
   Duration stall_threshold = std::chrono::milliseconds(50);
   Duration baseline_window = std::chrono::seconds(60);
   Duration baseline_refresh = std::chrono::seconds(1);
+  /// After the target's first answer (and after a restart) stalls are not
+  /// counted for this long and the view says `warming_up`. 0: no warm-up.
+  Duration warmup{};
+  /// Distinct worker ids kept (canary.worker_id); later ones count as "other".
+  std::size_t max_workers = 16;
 
-  static SignalSettings from(const config::Global& global);
+  static SignalSettings from(const config::Global& global, const config::Target& target);
 };
 
 /// Per-canary state shown in the view.
 struct CanaryView {
   std::optional<Duration> baseline;  ///< b: p5 of healthy latency
   Duration epsilon{};                ///< ε: p99 − p5 of healthy latency
+};
+
+/// One worker process of a pre-fork server, as the canaries' answers named it
+/// (canary.worker_id).
+struct WorkerView {
+  std::string name;          ///< the id the answers carry, or "other" past max_workers
+  std::uint64_t probes = 0;  ///< answered probes it served
+  double partial_stall_seconds_total = 0;  ///< partial stall on its connections
+  std::size_t connections = 0;             ///< probe connections it serves now
+  bool stalled = false;                    ///< one of them is stalled now
+  TimePoint first_seen{};                  ///< its first answered probe
 };
 
 /// Everything the signals say about one target at one instant. Counters are
@@ -50,6 +67,21 @@ struct TargetView {
   std::optional<Duration> lag_p99;
   double busy_ratio = 0;
   std::vector<CanaryView> canaries;
+
+  // Part of the service stalled: a probe waited on its connection (a
+  // pre-fork server pins each to one worker) while probes on others were
+  // answered. Same θ and window as the whole-service stall above.
+  double partial_stall_seconds_total = 0;
+  std::uint64_t partial_stalls_total = 0;
+  Duration partial_stall_in_progress{};  ///< the longest stalled connection now
+  Duration partial_stall_max{};          ///< the longest partial stall in W, or now
+  double partial_stall_ratio = 0;        ///< partial stall seconds in W / W
+  std::size_t connections_open = 0;      ///< the target's open probe connections
+  std::size_t connections_stalled = 0;   ///< of those, stalled now while others answered
+  std::vector<WorkerView> workers;       ///< with canary.worker_id only
+
+  bool warming_up = false;  ///< the target (re)started less than `warmup` ago
+  Duration warmup_left{};
 
   int consecutive_failures = 0;
   double failure_ratio = 0;
@@ -82,6 +114,9 @@ class TargetSignals {
 
   void canary_scheduled(std::size_t canary, TimePoint intended);
   void canary_sample(std::size_t canary, const Sample& sample);
+  void canary_sent(std::size_t canary, std::uint32_t connection, TimePoint oldest);
+  void canary_worker(std::size_t canary, std::uint32_t connection, const std::string& worker);
+  void canary_connection_closed(std::size_t canary, std::uint32_t connection);
   void route_started(std::size_t route, std::uint64_t request, TimePoint at);
   void route_sample(std::size_t route, std::uint64_t request, const Sample& sample);
   void route_cancelled(std::size_t route, std::uint64_t request);
@@ -99,19 +134,32 @@ class TargetSignals {
   static constexpr auto kRouteRefresh = std::chrono::milliseconds(100);
 
  private:
+  static constexpr std::size_t kNoWorker = static_cast<std::size_t>(-1);
   struct Pending {
     std::size_t canary;
     Sample sample;
+    std::size_t worker = kNoWorker;  ///< of its connection, when known
+  };
+  /// A probe connection: its request in flight (the oldest probe it carries)
+  /// and the worker that serves it.
+  struct Connection {
+    std::optional<TimePoint> busy_since;
+    std::size_t worker = kNoWorker;
+  };
+  struct Worker {
+    WorkerView view;
   };
   struct Settled {
     TimePoint t;
-    Duration e;        ///< excess of the measured latency (lag, busy)
-    Duration stall_e;  ///< excess up to when a later probe was answered (stalls)
+    Duration e;          ///< excess of the measured latency (lag, busy)
+    Duration stall_e;    ///< excess up to when a later probe was answered (stalls)
+    Duration partial_e;  ///< its own excess when a later probe overtook it (partial stalls)
     std::size_t canary;
     bool meaningful;
     bool reliable;
     bool failed;
     bool dropped;
+    bool warmup;  ///< intended during a warm-up: counted as evidence, in no statistic
   };
   struct Healthy {
     TimePoint t;
@@ -134,6 +182,16 @@ class TargetSignals {
   /// prober lagged for `lag` of it still tells of the target: no lag at all,
   /// or a lag that explains less than half of its excess over θ.
   bool outlasts_lag(Duration took, Duration b, Duration lag) const;
+  /// The start of a stall segment, moved past a warm-up it falls in.
+  TimePoint after_warmup(TimePoint from) const;
+  bool in_warmup(TimePoint t) const;
+  /// Adds [from, to] to a union kept with `covered`; true when it starts an episode.
+  static bool add_to_union(TimePoint from, TimePoint to, std::optional<TimePoint>& covered,
+                           std::deque<std::pair<TimePoint, TimePoint>>& segments, double& total);
+  std::size_t worker_index(const std::string& name);
+  static std::uint64_t connection_key(std::size_t canary, std::uint32_t id) {
+    return (static_cast<std::uint64_t>(canary) << 32) | id;
+  }
   void refresh_baselines(TimePoint now);
   void prune(TimePoint now);
   Duration baseline_of(std::size_t canary) const;
@@ -158,6 +216,20 @@ class TargetSignals {
   /// The latest intended time of a probe that was answered (on arrival):
   /// outstanding probes older than it were overtaken, not stuck in a stall.
   std::optional<TimePoint> last_answered_;
+
+  double partial_stall_seconds_total_ = 0;
+  std::uint64_t partial_stalls_total_ = 0;
+  std::optional<TimePoint> partial_covered_until_;
+  std::deque<std::pair<TimePoint, TimePoint>> partial_segments_;
+  std::map<std::uint64_t, Connection> connections_;  ///< by connection_key
+  std::vector<Worker> workers_;
+  std::map<std::string, std::size_t> worker_names_;
+
+  /// Warm-ups as [from, until): from the first probe after a (re)start to
+  /// `warmup` after the first answer. `restart_from_` is set while a start is
+  /// pending (before the first answer, or after a refused connection).
+  std::deque<std::pair<TimePoint, TimePoint>> warmups_;
+  std::optional<TimePoint> restart_from_ = TimePoint::min();
 };
 
 }  // namespace loopcanary::exporter

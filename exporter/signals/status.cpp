@@ -131,6 +131,36 @@ Assessment assess(const TargetView& v, const config::Thresholds& t,
   a.finding_exit[static_cast<std::size_t>(Finding::canary_failures)] =
       v.consecutive_failures == 0 && v.failure_ratio < 0.01;
 
+  // Part of the service stalled (a worker of a pre-fork server): the same
+  // levels as a whole-service stall, from the longest partial stall in W.
+  const std::size_t worker_stall = static_cast<std::size_t>(Finding::worker_stall);
+  Builder workers{a.evidence[worker_stall]};
+  const double partial = seconds(v.partial_stall_max);
+  const bool worker_critical =
+      workers.at_least("partial_stall_max_seconds", partial, seconds(c.worker_stall),
+                       Level::critical, Unit::seconds);
+  const bool worker_degraded =
+      workers.at_least("partial_stall_max_seconds", partial, seconds(d.worker_stall),
+                       Level::degraded, Unit::seconds);
+  a.finding_enter[worker_stall] = workers.any;
+  const bool worker_exit_2 = partial < seconds(c.exit_worker_stall);
+  const bool worker_exit_1 = partial < seconds(d.exit_worker_stall);
+  a.finding_exit[worker_stall] = worker_exit_1;
+  if (v.connections_stalled > 0) {
+    std::string who;
+    for (const WorkerView& w : v.workers) {
+      if (w.stalled) who += (who.empty() ? " (worker " : ", ") + w.name;
+    }
+    if (!who.empty()) who += ")";
+    a.summary[worker_stall] = fmt::format(
+        "{} of {} probe connections stalled {} while the others answered{}", v.connections_stalled,
+        v.connections_open, format_value(seconds(v.partial_stall_in_progress), Unit::seconds), who);
+  } else if (v.partial_stall_max > Duration::zero()) {
+    a.summary[worker_stall] = fmt::format(
+        "a probe connection stalled {} in the last {} while the others answered",
+        format_value(partial, Unit::seconds), format_value(seconds(v.window), Unit::seconds));
+  }
+
   Builder starved{a.evidence[static_cast<std::size_t>(Finding::prober_starved)]};
   starved.at_least("prober_lag_worst_seconds", seconds(v.prober_lag_worst),
                    seconds(v.stall_threshold), Level::unknown, Unit::seconds);
@@ -142,14 +172,15 @@ Assessment assess(const TargetView& v, const config::Thresholds& t,
   // Levels.
   if (stuck || failing) {
     a.entry = Level::unresponsive;
-  } else if (long_stall || stall_share_critical) {
+  } else if (long_stall || stall_share_critical || worker_critical) {
     a.entry = Level::critical;
-  } else if (stall_share || laggy || hol.any || amp.any) {
+  } else if (stall_share || laggy || hol.any || amp.any || worker_degraded) {
     a.entry = Level::degraded;
   }
   a.exit_holds[static_cast<int>(Level::unresponsive)] = stall_exit_3 && v.consecutive_failures == 0;
-  a.exit_holds[static_cast<int>(Level::critical)] = stall_exit_2;
-  a.exit_holds[static_cast<int>(Level::degraded)] = stall_exit_1 && hol_exit && amp_exit;
+  a.exit_holds[static_cast<int>(Level::critical)] = stall_exit_2 && worker_exit_2;
+  a.exit_holds[static_cast<int>(Level::degraded)] =
+      stall_exit_1 && hol_exit && amp_exit && worker_exit_1;
   a.exit_holds[static_cast<int>(Level::healthy)] = true;
 
   // Unknown: we cannot vouch for the numbers.
@@ -158,6 +189,12 @@ Assessment assess(const TargetView& v, const config::Thresholds& t,
     a.unknown_reason = fmt::format(
         "loopcanary itself was starved: its timers fired up to {:.0f} ms late in the window",
         seconds(v.prober_lag_worst) * 1000);
+  } else if (v.warming_up) {
+    a.unknown = true;
+    a.unknown_reason = fmt::format(
+        "the target is warming up after it (re)started: signals are computed, stalls not "
+        "counted, the status waits {} more",
+        format_value(seconds(v.warmup_left), Unit::seconds));
   } else if (v.expected == 0 || v.evidence * 2 < v.expected) {
     a.unknown = true;
     a.unknown_reason = fmt::format("only {} of {} probes in the window were reliably timed",

@@ -23,11 +23,17 @@ enum class Finding : std::size_t {
   concurrency_saturation,
   canary_failures,
   prober_starved,
+  worker_stall,  ///< part of the service (one worker of a pre-fork server) stalled
 };
-inline constexpr std::size_t kFindingCount = 6;
+inline constexpr std::size_t kFindingCount = 7;
 inline constexpr std::array<std::string_view, kFindingCount> kFindingNames{
-    "event_loop_starvation",  "head_of_line_blocking", "executor_queue_amplification",
-    "concurrency_saturation", "canary_failures",       "prober_starved"};
+    "event_loop_starvation",
+    "head_of_line_blocking",
+    "executor_queue_amplification",
+    "concurrency_saturation",
+    "canary_failures",
+    "prober_starved",
+    "worker_stall"};
 constexpr std::string_view name(Finding f) { return kFindingNames[static_cast<std::size_t>(f)]; }
 
 /// How a value of evidence reads for a person.
@@ -64,6 +70,9 @@ struct Assessment {
   std::array<bool, kFindingCount> finding_enter{};
   std::array<bool, kFindingCount> finding_exit{};
   std::array<std::vector<Evidence>, kFindingCount> evidence;
+  /// A sentence for a person where the evidence alone does not say it, e.g.
+  /// "1 of 4 probe connections stalled 3.02 s while the others answered".
+  std::array<std::string, kFindingCount> summary;
 };
 
 Assessment assess(const TargetView& view, const config::Thresholds& thresholds,

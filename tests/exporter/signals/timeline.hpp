@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -40,6 +41,7 @@ struct Probe {
   TimePoint done;
   Outcome outcome = Outcome::ok;
   std::size_t canary = 0;
+  std::uint32_t connection = 0;  ///< the connection it went out on (0: not said)
 
   Duration latency() const { return done - intended; }
 };
@@ -52,6 +54,7 @@ inline Sample sample_of(const Probe& p) {
   s.done = p.done;
   s.outcome = p.outcome;
   s.status = p.outcome == Outcome::ok ? 200 : 0;
+  s.connection_id = p.connection;
   return s;
 }
 
@@ -174,7 +177,10 @@ class Feed {
   explicit Feed(TargetSignals& signals) : signals_(signals) {}
 
   void add(const Probe& p) {
-    push(p.intended, kScheduled, [this, p] { signals_.canary_scheduled(p.canary, p.intended); });
+    push(p.intended, kScheduled, [this, p] {
+      signals_.canary_scheduled(p.canary, p.intended);
+      if (p.connection) signals_.canary_sent(p.canary, p.connection, p.intended);
+    });
     push(p.done, kSample, [this, p] { signals_.canary_sample(p.canary, sample_of(p)); });
   }
   void add(const std::vector<Probe>& probes) {
@@ -200,6 +206,10 @@ class Feed {
       s.outcome = outcome;
       signals_.route_sample(route, id, s);
     });
+  }
+  /// Connection `connection` of canary 0 named its worker at `at`.
+  void worker(std::uint32_t connection, const std::string& name, TimePoint at) {
+    push(at, kScheduled, [this, connection, name] { signals_.canary_worker(0, connection, name); });
   }
   void step(std::size_t route, int concurrency, TimePoint at) {
     push(at, kRoute,
