@@ -60,6 +60,32 @@ Metrics::Metrics()
                           "-1 unknown, 0 healthy, 1 degraded, 2 critical, 3 unresponsive.")),
       finding(make(BuildGauge(), *registry_, "loopcanary_finding",
                    "1 while the finding explains the runtime status.")),
+      partial_stall_seconds(
+          make(BuildCounter(), *registry_, "loopcanary_partial_stall_seconds_total",
+               "Time at least one probe connection was stalled while others were answered "
+               "(one worker of a pre-fork server), counted once.")),
+      partial_stalls(make(BuildCounter(), *registry_, "loopcanary_partial_stalls_total",
+                          "Distinct partial stall episodes.")),
+      partial_stall_in_progress(
+          make(BuildGauge(), *registry_, "loopcanary_partial_stall_in_progress_seconds",
+               "Age of the longest partial stall happening now; 0 when none.")),
+      partial_stall_max(make(BuildGauge(), *registry_, "loopcanary_partial_stall_max_seconds",
+                             "Longest partial stall in the window, or the one in progress.")),
+      stalled_connections_ratio(
+          make(BuildGauge(), *registry_, "loopcanary_stalled_connections_ratio",
+               "Share of the open probe connections stalled now while others answer.")),
+      probe_connections(make(BuildGauge(), *registry_, "loopcanary_probe_connections",
+                             "Open canary connections to the target.")),
+      warming_up(make(BuildGauge(), *registry_, "loopcanary_warming_up",
+                      "1 while the target warms up after a (re)start: status unknown, "
+                      "stalls not counted.")),
+      worker_probes(make(BuildCounter(), *registry_, "loopcanary_worker_probes_total",
+                         "Answered canary probes by the worker that served them.")),
+      worker_partial_stall_seconds(
+          make(BuildCounter(), *registry_, "loopcanary_worker_partial_stall_seconds_total",
+               "Partial stall seconds on the connections a worker served.")),
+      worker_stalled(make(BuildGauge(), *registry_, "loopcanary_worker_stalled",
+                          "1 while a connection to the worker is stalled.")),
       route_duration(make(BuildHistogram(), *registry_, "loopcanary_route_duration_seconds",
                           "Heavy-route latency measured from the intended send time.")),
       route_requests(make(BuildCounter(), *registry_, "loopcanary_route_requests_total",
@@ -212,7 +238,14 @@ TargetMetrics::TargetMetrics(Metrics& m, const std::string& target,
       lag(&m.lag.Add({{"target", target}}, bounds(buckets))),
       lag_p99(m.lag_p99, {{"target", target}}),
       busy_ratio(&m.busy_ratio.Add({{"target", target}})),
-      status(&m.runtime_status.Add({{"target", target}})) {
+      status(&m.runtime_status.Add({{"target", target}})),
+      partial_stall_seconds(&m.partial_stall_seconds.Add({{"target", target}})),
+      partial_stalls(&m.partial_stalls.Add({{"target", target}})),
+      partial_stall_in_progress(&m.partial_stall_in_progress.Add({{"target", target}})),
+      partial_stall_max(&m.partial_stall_max.Add({{"target", target}})),
+      stalled_connections_ratio(&m.stalled_connections_ratio.Add({{"target", target}})),
+      probe_connections(&m.probe_connections.Add({{"target", target}})),
+      warming_up(&m.warming_up.Add({{"target", target}})) {
   status->Set(-1);
   for (auto f : kFindingNames) {
     findings.push_back(&m.finding.Add({{"target", target}, {"finding", std::string(f)}}));
@@ -231,6 +264,25 @@ void TargetMetrics::remove(Metrics& m) {
   m.runtime_status.Remove(status);
   for (Gauge* g : findings) m.finding.Remove(g);
   findings.clear();
+  m.partial_stall_seconds.Remove(partial_stall_seconds);
+  m.partial_stalls.Remove(partial_stalls);
+  m.partial_stall_in_progress.Remove(partial_stall_in_progress);
+  m.partial_stall_max.Remove(partial_stall_max);
+  m.stalled_connections_ratio.Remove(stalled_connections_ratio);
+  m.probe_connections.Remove(probe_connections);
+  m.warming_up.Remove(warming_up);
+}
+
+WorkerMetrics::WorkerMetrics(Metrics& m, const std::string& target, const std::string& worker)
+    : probes(&m.worker_probes.Add({{"target", target}, {"worker", worker}})),
+      partial_stall_seconds(
+          &m.worker_partial_stall_seconds.Add({{"target", target}, {"worker", worker}})),
+      stalled(&m.worker_stalled.Add({{"target", target}, {"worker", worker}})) {}
+
+void WorkerMetrics::remove(Metrics& m) {
+  m.worker_probes.Remove(probes);
+  m.worker_partial_stall_seconds.Remove(partial_stall_seconds);
+  m.worker_stalled.Remove(stalled);
 }
 
 }  // namespace loopcanary::exporter

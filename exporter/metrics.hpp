@@ -58,6 +58,17 @@ class Metrics {
   Family<Gauge>& busy_ratio;
   Family<Gauge>& runtime_status;
   Family<Gauge>& finding;  // + finding
+  Family<Counter>& partial_stall_seconds;
+  Family<Counter>& partial_stalls;
+  Family<Gauge>& partial_stall_in_progress;
+  Family<Gauge>& partial_stall_max;
+  Family<Gauge>& stalled_connections_ratio;
+  Family<Gauge>& probe_connections;
+  Family<Gauge>& warming_up;
+  // Per worker {target, worker} (canary.worker_id).
+  Family<Counter>& worker_probes;
+  Family<Counter>& worker_partial_stall_seconds;
+  Family<Gauge>& worker_stalled;
   // Per route {target, route}.
   Family<Histogram>& route_duration;
   Family<Counter>& route_requests;
@@ -145,6 +156,25 @@ struct TargetMetrics {
   Gauge* busy_ratio;
   Gauge* status;
   std::vector<Gauge*> findings;  // [Finding]
+  Counter* partial_stall_seconds;
+  Counter* partial_stalls;
+  Gauge* partial_stall_in_progress;
+  Gauge* partial_stall_max;
+  Gauge* stalled_connections_ratio;
+  Gauge* probe_connections;
+  Gauge* warming_up;
+};
+
+/// The children of one worker of a target, created when it is first named.
+struct WorkerMetrics {
+  WorkerMetrics(Metrics& m, const std::string& target, const std::string& worker);
+  void remove(Metrics& m);
+
+  Counter* probes;
+  Counter* partial_stall_seconds;
+  Gauge* stalled;
+  double published_probes = 0;
+  double published_partial = 0;
 };
 
 }  // namespace loopcanary::exporter

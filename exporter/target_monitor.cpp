@@ -39,7 +39,7 @@ TargetMonitor::TargetMonitor(const config::Config& config, const config::Target&
       url_(target.url.text),
       thresholds_(config.thresholds),
       metrics_(metrics),
-      signals_(SignalSettings::from(config.global), target.canaries.size(),
+      signals_(SignalSettings::from(config.global, target), target.canaries.size(),
                route_settings(config, target)),
       status_(config.thresholds.hold,
               std::chrono::duration_cast<Duration>(config.global.evaluation_interval)),
@@ -107,6 +107,23 @@ void TargetMonitor::canary_error(std::size_t canary, probes::Outcome outcome,
                              {"similar_since_last_log", std::to_string(suppressed)}});
 }
 
+void TargetMonitor::canary_sent(std::size_t canary, std::uint32_t connection,
+                                probes::TimePoint oldest, probes::TimePoint /*newest*/) {
+  std::lock_guard lock(mutex_);
+  signals_.canary_sent(canary, connection, oldest);
+}
+
+void TargetMonitor::canary_worker(std::size_t canary, std::uint32_t connection,
+                                  const std::string& worker) {
+  std::lock_guard lock(mutex_);
+  signals_.canary_worker(canary, connection, worker);
+}
+
+void TargetMonitor::canary_connection_closed(std::size_t canary, std::uint32_t connection) {
+  std::lock_guard lock(mutex_);
+  signals_.canary_connection_closed(canary, connection);
+}
+
 void TargetMonitor::route_started(std::size_t route, std::uint64_t request, probes::TimePoint at) {
   std::lock_guard lock(mutex_);
   signals_.route_started(route, request, at);
@@ -166,6 +183,39 @@ void TargetMonitor::tick(probes::TimePoint now,
     t.stalls->Increment(static_cast<double>(view_.stalls_total - published_stalls_));
     published_stalls_ = view_.stalls_total;
   }
+  if (view_.partial_stall_seconds_total > published_partial_total_) {
+    t.partial_stall_seconds->Increment(view_.partial_stall_seconds_total -
+                                       published_partial_total_);
+    published_partial_total_ = view_.partial_stall_seconds_total;
+  }
+  if (view_.partial_stalls_total > published_partial_stalls_) {
+    t.partial_stalls->Increment(
+        static_cast<double>(view_.partial_stalls_total - published_partial_stalls_));
+    published_partial_stalls_ = view_.partial_stalls_total;
+  }
+  t.partial_stall_in_progress->Set(seconds(view_.partial_stall_in_progress));
+  t.partial_stall_max->Set(seconds(view_.partial_stall_max));
+  t.probe_connections->Set(static_cast<double>(view_.connections_open));
+  t.stalled_connections_ratio->Set(view_.connections_open
+                                       ? static_cast<double>(view_.connections_stalled) /
+                                             static_cast<double>(view_.connections_open)
+                                       : 0.0);
+  t.warming_up->Set(view_.warming_up ? 1 : 0);
+  for (std::size_t i = 0; i < view_.workers.size(); ++i) {
+    const WorkerView& w = view_.workers[i];
+    if (i == worker_metrics_.size()) worker_metrics_.emplace_back(metrics_, name_, w.name);
+    WorkerMetrics& m = worker_metrics_[i];
+    const auto probes = static_cast<double>(w.probes);
+    if (probes > m.published_probes) {
+      m.probes->Increment(probes - m.published_probes);
+      m.published_probes = probes;
+    }
+    if (w.partial_stall_seconds_total > m.published_partial) {
+      m.partial_stall_seconds->Increment(w.partial_stall_seconds_total - m.published_partial);
+      m.published_partial = w.partial_stall_seconds_total;
+    }
+    m.stalled->Set(w.stalled ? 1 : 0);
+  }
   t.stall_in_progress->Set(seconds(view_.stall_in_progress));
   t.stall_max->Set(seconds(view_.stall_max));
   t.stall_ratio->Set(view_.stall_ratio);
@@ -218,7 +268,11 @@ TargetSnapshot TargetMonitor::snapshot() const {
 
 void TargetMonitor::remove_metrics(const config::Target* keep) {
   std::lock_guard lock(mutex_);
-  if (!keep) target_metrics_.remove(metrics_);
+  if (!keep) {
+    target_metrics_.remove(metrics_);
+    for (auto& w : worker_metrics_) w.remove(metrics_);
+    worker_metrics_.clear();
+  }
   for (std::size_t i = 0; i < canary_metrics_.size(); ++i) {
     const bool kept = keep && std::any_of(keep->canaries.begin(), keep->canaries.end(),
                                           [&](auto& c) { return c.name == canary_names_[i]; });

@@ -27,6 +27,11 @@ class TargetMonitor : public probes::ProbeSink {
   void canary_sample(std::size_t canary, const probes::Sample& sample) override;
   void canary_error(std::size_t canary, probes::Outcome outcome,
                     const std::string& detail) override;
+  void canary_sent(std::size_t canary, std::uint32_t connection, probes::TimePoint oldest,
+                   probes::TimePoint newest) override;
+  void canary_worker(std::size_t canary, std::uint32_t connection,
+                     const std::string& worker) override;
+  void canary_connection_closed(std::size_t canary, std::uint32_t connection) override;
   void route_started(std::size_t route, std::uint64_t request, probes::TimePoint at) override;
   void route_sample(std::size_t route, std::uint64_t request,
                     const probes::Sample& sample) override;
@@ -58,6 +63,9 @@ class TargetMonitor : public probes::ProbeSink {
   TargetMetrics target_metrics_;
   std::vector<CanaryMetrics> canary_metrics_;
   std::vector<RouteMetrics> route_metrics_;
+  std::vector<WorkerMetrics> worker_metrics_;  ///< by the signals' worker index
+  double published_partial_total_ = 0;
+  std::uint64_t published_partial_stalls_ = 0;
   std::uint64_t published_stalls_ = 0;
   double published_stall_total_ = 0;
   TargetView view_;

@@ -42,9 +42,11 @@ json target_json(const TargetSnapshot& t) {
                           {"level", name(e.level)},
                           {"text", describe(e)}});
     }
-    findings.push_back({{"finding", kFindingNames[i]},
-                        {"active", t.findings[i]},
-                        {"evidence", std::move(evidence)}});
+    json finding{{"finding", kFindingNames[i]},
+                 {"active", t.findings[i]},
+                 {"evidence", std::move(evidence)}};
+    if (!t.assessment.summary[i].empty()) finding["summary"] = t.assessment.summary[i];
+    findings.push_back(std::move(finding));
   }
   out["findings"] = std::move(findings);
 
@@ -66,7 +68,27 @@ json target_json(const TargetSnapshot& t) {
       {"prober_lag_in_window_seconds", seconds(v.prober_lag_in_window)},
       {"prober_lag_worst_seconds", seconds(v.prober_lag_worst)},
       {"prober_starved", v.prober_starved},
+      {"partial_stall_seconds_total", v.partial_stall_seconds_total},
+      {"partial_stalls_total", v.partial_stalls_total},
+      {"partial_stall_in_progress_seconds", seconds(v.partial_stall_in_progress)},
+      {"partial_stall_max_seconds", seconds(v.partial_stall_max)},
+      {"partial_stall_ratio", v.partial_stall_ratio},
+      {"probe_connections", v.connections_open},
+      {"probe_connections_stalled", v.connections_stalled},
+      {"warming_up", v.warming_up},
+      {"warmup_left_seconds", seconds(v.warmup_left)},
   };
+
+  json workers = json::array();
+  for (const WorkerView& w : v.workers) {
+    workers.push_back({{"worker", w.name},
+                       {"probes", w.probes},
+                       {"partial_stall_seconds_total", w.partial_stall_seconds_total},
+                       {"connections", w.connections},
+                       {"stalled", w.stalled},
+                       {"seen_seconds_ago", seconds(v.at - w.first_seen)}});
+  }
+  out["workers"] = std::move(workers);
 
   json canaries = json::array();
   for (std::size_t i = 0; i < v.canaries.size(); ++i) {
