@@ -124,8 +124,8 @@ int serve(const std::shared_ptr<const config::Config>& config, exporter::App::Op
     return 1;
   }
   exporter::log::info("listening", {{"address", endpoint_text(server->local_endpoint())},
-                                    {"tls", tls ? "true" : "false"},
-                                    {"basic_auth", guard ? "true" : "false"}});
+                                    {"tls", tls != nullptr},
+                                    {"basic_auth", static_cast<bool>(guard)}});
   app->start();
   server->start();
   std::thread server_thread([&server_io] { server_io.run(); });
