@@ -32,6 +32,12 @@ std::string endpoint_text(const exporter::tcp::endpoint& e) {
   return host + ":" + std::to_string(e.port());
 }
 
+/// "1 target", "2 targets", "1 canary", "3 canaries".
+std::string count(std::size_t n, std::string_view one, std::string_view many = {}) {
+  return std::to_string(n) + " " +
+         std::string(n == 1 ? one : (many.empty() ? std::string(one) + "s" : std::string(many)));
+}
+
 /// Loads the config or prints every error and returns nullptr.
 std::shared_ptr<const config::Config> load(const std::string& file) {
   try {
@@ -242,12 +248,12 @@ int main(int argc, char** argv) {
       canaries += t.canaries.size();
       routes += t.routes.size();
     }
-    std::cout << config_file << ": valid (" << config->targets.size() << " targets, " << canaries
-              << " canaries, " << routes << " routes, " << config->scenarios.size()
-              << " scenarios)\n";
+    std::cout << config_file << ": valid (" << count(config->targets.size(), "target") << ", "
+              << count(canaries, "canary", "canaries") << ", " << count(routes, "route") << ", "
+              << count(config->scenarios.size(), "scenario") << ")\n";
     if (!web_config_file.empty()) {
       std::cout << web_config_file << ": valid (TLS " << (web->tls ? "on" : "off") << ", "
-                << web->basic_auth_users.size() << " basic auth users)\n";
+                << count(web->basic_auth_users.size(), "basic auth user") << ")\n";
     }
     return 0;
   }
