@@ -16,6 +16,8 @@ packages=(
   prometheus prometheus-alertmanager yamllint openssl curl procps
   # --web.config.file: libxcrypt's crypt_r for bcrypt; htpasswd makes the test hashes
   libcrypt-dev apache2-utils
+  # the browser test of the landing page (headless, with a font to render text)
+  chromium fonts-dejavu-core
 )
 
 missing=()

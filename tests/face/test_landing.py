@@ -1,0 +1,234 @@
+"""The landing page as a person sees it: headless Chromium loads the page of a
+real loopcanary probing the real demo app, in five states, and the test reads
+the rendered DOM — the status badge, the findings and their state, the
+failure reasons, every chart with a non-empty line — and keeps a screenshot of
+each (build/release/face/*.png; LOOPCANARY_UPDATE_SCREENSHOTS=1 also refreshes
+the ones in docs/img/ that the README shows).
+
+  healthy     status healthy, charts drawn, no finding
+  stall       during an injected 10 s block of the app's event loop:
+              unresponsive, event_loop_starvation holding with its evidence
+  clearing    after it: the status steps down, the finding is still listed,
+              marked clearing, and the status timeline keeps the red
+  scenario    agent-blocking running: the heavy route's latency beside the
+              canary's, the scenario shaded
+  down        the app stopped: unresponsive, connect_error with its count and
+              "Connection refused", gaps and red marks where nothing answered
+
+On a busy machine loopcanary may call its own numbers unreliable (status
+unknown, prober_starved) — that is correct behaviour, not the state under
+test: the test then waits for the state again, a few times, before failing.
+"""
+
+import os
+import re
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from face import SHOTS, dump_dom, screenshot
+from harness import DemoApp, Loopcanary, Workdir, wait_for
+
+CONFIG = """
+global: {{ window: 10s }}
+thresholds: {{ hold: 5 }}   # five calm seconds a level: long enough to look at "clearing"
+targets:
+  - name: demo
+    url: {url}
+    canaries:
+      - {{ name: health, path: /health, interval: 10ms, idle_interval: 100ms, timeout: 5s }}
+    routes:
+      - {{ name: agent, path: "/agent?ms=200" }}
+scenarios:
+  - name: agent-blocking
+    target: demo
+    phases:
+      - {{ route: agent, concurrency: 2, duration: 20s }}
+"""
+
+ATTEMPTS = 3
+
+
+def starved(target):
+    return target["status"] == -1 and any(
+        f["finding"] == "prober_starved" and f["active"] for f in target["findings"])
+
+
+class LandingPage(unittest.TestCase):
+    def setUp(self):
+        self.tmp_ctx = Workdir()
+        self.tmp = self.tmp_ctx.__enter__()
+        self.app = DemoApp(self.tmp)
+        self.lc = Loopcanary(self.tmp, CONFIG.format(url=self.app.url),
+                             args=["--web.enable-admin-api"])
+
+    def tearDown(self):
+        self.lc.stop()
+        self.app.stop()
+        self.tmp_ctx.__exit__(None, None, None)
+
+    # --- reading ----------------------------------------------------------
+
+    def target(self):
+        return self.lc.target_status("demo")
+
+    def finding(self, t, name):
+        return next(f for f in t["findings"] if f["finding"] == name)
+
+    def page(self, expect_status):
+        """The rendered DOM once its badge shows one of `expect_status`; a page
+        rendered while loopcanary was starved is loaded again."""
+        for attempt in range(ATTEMPTS):
+            dom = dump_dom(self.lc.url + "/")
+            badge = dom.find("span", cls="badge")
+            self.assertIsNotNone(badge, dom.html[:2000])
+            status = badge.attrs["data-status"]
+            if status in expect_status:
+                return dom
+            if status == "unknown" and "starved" in dom.find("p", cls="meaning").text():
+                print(f"  (page rendered while loopcanary was starved; attempt {attempt + 1})")
+                time.sleep(1)
+                continue
+            self.fail(f"badge {status}, expected {expect_status}: "
+                      f"{dom.find('section', cls='target').text()[:3000]}")
+        self.fail(f"loopcanary stayed starved for {ATTEMPTS} page loads")
+
+    def check_common(self, dom):
+        """What every state shows: the target's section, the status timeline,
+        both charts with a drawn line, "updated at"."""
+        section = dom.find("section", cls="target", data_target="demo")
+        self.assertIsNotNone(section)
+        self.assertIsNotNone(dom.find("time", id="updated"))
+        self.assertIn("updated at", dom.find("header").text())
+        timeline = section.find("svg", cls="timeline")
+        self.assertIsNotNone(timeline)
+        self.assertTrue(timeline.find_all("rect", cls="band"), "no status band")
+        for chart_id in ("target-0-latency", "target-0-stall"):
+            chart = section.find("svg", id=chart_id)
+            self.assertIsNotNone(chart, chart_id)
+            self.assertIn("now", chart.text())
+            paths = chart.find_all("path", cls="series")
+            self.assertTrue(paths, f"{chart_id}: no series")
+            for p in paths:
+                if "route" in p.classes:
+                    continue  # only while a scenario ran: checked in its state
+                self.assertTrue(p.attrs.get("d", "").startswith("M"),
+                                f"{chart_id}: an empty line {p.attrs}")
+        return section
+
+    def finding_rows(self, section):
+        return {r.attrs["data-finding"]: r for r in section.find_all("tr", cls="finding")}
+
+    # --- the states, in the order a person would meet them ------------------
+
+    def test_landing_page_in_five_states(self):
+        # 1. healthy
+        t = wait_for(lambda: (lambda t: t if t["status"] == 0 else None)(self.target()), 60,
+                     interval=0.2, message="status healthy")
+        time.sleep(8)  # some history on the charts
+        dom = self.page({"healthy"})
+        section = self.check_common(dom)
+        self.assertIn("answered at their usual speed", section.find("p", cls="meaning").text())
+        self.assertIsNotNone(section.find("tr", cls="no-findings"))
+        self.assertEqual(section.find_all("tr", cls="failure"), [])
+        screenshot(self.lc.url + "/", "landing-healthy.png")
+
+        # 2. during a 10 s block
+        for attempt in range(ATTEMPTS):
+            self.app.block(10_000)
+            t = wait_for(lambda: (lambda t: t if t["status"] in (3, -1) else None)(self.target()),
+                         8, interval=0.05, message="status unresponsive during the block")
+            if t["status"] == 3:
+                break
+            print(f"  (loopcanary starved during the block: {t.get('unknown_reason')}); again")
+            self.app.wait_block_done(attempt + 1, 15)
+            time.sleep(3)
+        dom = self.page({"unresponsive"})
+        section = self.check_common(dom)
+        rows = self.finding_rows(section)
+        self.assertIn("event_loop_starvation", rows)
+        self.assertEqual(rows["event_loop_starvation"].attrs["data-state"], "holding")
+        self.assertRegex(rows["event_loop_starvation"].text(),
+                         r"stall_in_progress_seconds \d\.\d\d s ≥ 2\.00 s \(unresponsive\)")
+        screenshot(self.lc.url + "/", "landing-stall.png")
+        blocks = self.app.wait_block_done(1, 20)
+        self.assertTrue(blocks)
+
+        # 3. after the block: stepping down, the finding clearing
+        def clearing():
+            t = self.target()
+            f = self.finding(t, "event_loop_starvation")
+            return t if t["status"] in (1, 2) and f["state"] == "clearing" else None
+        t = wait_for(clearing, 40, interval=0.1, message="the finding clearing while stepping down")
+        dom = self.page({"critical", "degraded"})
+        section = self.check_common(dom)
+        rows = self.finding_rows(section)
+        self.assertIn("event_loop_starvation", rows, section.text()[:2000])
+        row = rows["event_loop_starvation"]
+        self.assertEqual(row.attrs["data-state"], "clearing")
+        self.assertIn("stopped holding at", row.text())
+        self.assertRegex(row.text(), r"stall_max_seconds (\d+\.\d+ s|\d+ ms) ≥ 500 ms \(critical\)")
+        # The timeline still shows the unresponsive seconds of the block.
+        bands = section.find("svg", cls="timeline").find_all("rect", cls="band")
+        self.assertTrue(any("status-unresponsive" in b.classes for b in bands),
+                        [b.attrs.get("class") for b in bands])
+        self.assertIn("→", section.find("p", cls="changes").text())
+        screenshot(self.lc.url + "/", "landing-clearing.png")
+        # The same facts in the JSON.
+        f = self.finding(self.target(), "event_loop_starvation")
+        self.assertIn(f["state"], ("clearing", "cleared", "holding"))
+        self.assertTrue(any(e["signal"] == "stall_in_progress_seconds" and e["peak"] >= 2.0
+                            for e in f["remembered_evidence"]), f)
+
+        # 4. a scenario: the heavy route's latency beside the canary's
+        wait_for(lambda: self.target()["status"] == 0, 60, interval=0.5,
+                 message="healthy again before the scenario")
+        status, body, _ = self.lc.post("/api/v1/scenarios/agent-blocking/start")
+        self.assertEqual(status, 202, body)
+        time.sleep(6)
+        dom = self.page({"critical", "degraded", "unresponsive"})
+        section = self.check_common(dom)
+        chart = section.find("svg", id="target-0-latency")
+        route = chart.find("path", cls="route")
+        self.assertIsNotNone(route, "no heavy-route line while agent-blocking runs")
+        self.assertTrue(route.attrs["d"].startswith("M"))
+        self.assertTrue(chart.find_all("rect", cls="scenario"), "the scenario is not shaded")
+        self.assertIn("heavy route while a scenario runs", section.text())
+        screenshot(self.lc.url + "/", "landing-scenario.png")
+        self.lc.post("/api/v1/scenarios/agent-blocking/stop")
+        wait_for(lambda: self.lc.get("/api/v1/scenarios/agent-blocking")[1].find('"idle"') >= 0,
+                 15, message="agent-blocking to stop")
+
+        # 5. the target down: why, with counts
+        self.app.stop()
+
+        def refused():
+            t = self.target()
+            reasons = {f["reason"]: f for f in t["failures"]}
+            return t if t["status"] == 3 and "connect_error" in reasons else None
+        wait_for(refused, 30, interval=0.2, message="unresponsive with connect_error")
+        time.sleep(3)
+        dom = self.page({"unresponsive"})
+        section = self.check_common(dom)
+        failure = section.find("tr", cls="failure", data_reason="connect_error")
+        self.assertIsNotNone(failure, section.text()[:3000])
+        self.assertIn("Connection refused", failure.text())
+        counts = [int(td.text()) for td in failure.find_all("td") if td.text().isdigit()]
+        self.assertTrue(counts and counts[0] >= 10, failure.text())
+        self.assertIn("canary_failures", self.finding_rows(section))
+        latency = section.find("svg", id="target-0-latency")
+        self.assertTrue(latency.find_all("rect", cls="no-answer"), "no red marks without answers")
+        # The seconds without an answer are a gap, not a line along the bottom:
+        # the canary line ends seconds before "now" (the right edge, x = 1144).
+        d = latency.find("path", cls="canary").attrs["d"]
+        last_x = float(re.findall(r"[ML]([0-9.]+),", d)[-1])
+        self.assertLess(last_x, 1144 - 2 * 1080 / 300, d[-200:])
+        screenshot(self.lc.url + "/", "landing-down.png")
+        for name in ("landing-healthy.png", "landing-stall.png", "landing-clearing.png",
+                     "landing-scenario.png", "landing-down.png"):
+            self.assertGreater(os.path.getsize(os.path.join(SHOTS, name)), 10_000, name)
+
+
+if __name__ == "__main__":
+    unittest.main()
