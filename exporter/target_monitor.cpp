@@ -213,7 +213,8 @@ void TargetMonitor::set_canary_interval(std::size_t canary, config::Duration int
 
 void TargetMonitor::tick(probes::TimePoint now,
                          const std::vector<probes::LagEpisode>& lag_episodes) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  std::optional<LogLine> status_line;  // written once the lock is released
   const SystemTime wall = std::chrono::system_clock::now();
   for (const auto& ep : lag_episodes) signals_.prober_lag(ep);
   lag_observations_.clear();
@@ -227,7 +228,7 @@ void TargetMonitor::tick(probes::TimePoint now,
   }
   if (status_.level() != before || !level_since_) {
     level_since_ = wall;
-    if (status_.level() != before) log_status_change(wall, before, status_.level());
+    if (status_.level() != before) status_line = status_change(wall, before, status_.level());
   }
 
   TargetMetrics& t = target_metrics_;
@@ -295,6 +296,8 @@ void TargetMonitor::tick(probes::TimePoint now,
     second_failures_ = {};
     second_status_worst_ = static_cast<int>(status_.level());
   }
+  lock.unlock();
+  if (status_line) log::write(status_line->level, "status changed", status_line->fields);
 }
 
 void TargetMonitor::remember(SystemTime now) {
@@ -349,7 +352,7 @@ void TargetMonitor::remember(SystemTime now) {
   while (!changes_.empty() && now - changes_.front().at > kHistorySpan) changes_.pop_front();
 }
 
-void TargetMonitor::log_status_change(SystemTime now, Level from, Level to) {
+TargetMonitor::LogLine TargetMonitor::status_change(SystemTime now, Level from, Level to) {
   changes_.push_back({now, from, to});
   std::vector<std::string> holding, clearing, evidence;
   for (std::size_t i = 0; i < kFindingCount; ++i) {
@@ -401,7 +404,7 @@ void TargetMonitor::log_status_change(SystemTime now, Level from, Level to) {
     episode_.reset();
   }
   const bool worse = to > from && to > Level::healthy;
-  log::write(worse ? log::Level::warn : log::Level::info, "status changed", fields);
+  return {worse ? log::Level::warn : log::Level::info, std::move(fields)};
 }
 
 TargetSnapshot TargetMonitor::snapshot() const {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "exporter/log.hpp"
 #include "exporter/metrics.hpp"
 #include "exporter/signals/signals.hpp"
 #include "exporter/signals/status.hpp"
@@ -90,7 +91,12 @@ class TargetMonitor : public probes::ProbeSink {
 
   // What a person reads: findings with memory, failure reasons, status changes.
   void remember(SystemTime now);
-  void log_status_change(SystemTime now, Level from, Level to);
+  struct LogLine {
+    log::Level level;
+    std::vector<log::Field> fields;
+  };
+  /// Records a change of the status and returns its log line.
+  LogLine status_change(SystemTime now, Level from, Level to);
   std::array<FindingMemory, kFindingCount> memory_;
   std::array<std::uint64_t, kOutcomes> failure_totals_{};
   std::array<std::uint64_t, kOutcomes> calm_failure_totals_{};  ///< at the last calm tick

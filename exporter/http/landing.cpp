@@ -175,7 +175,7 @@ double x_of(SystemTime t, SystemTime now, seconds span) {
 LogScale log_scale(const std::vector<std::optional<double>>& values, double floor, double min_hi) {
   double lo = floor, hi = min_hi;
   for (const auto& v : values) {
-    if (!v || !(*v > 0)) continue;
+    if (!v || !(*v > 0) || !std::isfinite(*v)) continue;
     hi = std::max(hi, *v);
   }
   LogScale s;
