@@ -23,6 +23,7 @@ BUILD = os.environ.get("LOOPCANARY_BUILD", os.path.join(SOURCE, "build", "releas
 # ones the README shows are also copied into docs/img/.
 SHOTS = os.path.join(BUILD, "face")
 README_IMAGES = os.path.join(SOURCE, "docs", "img")
+README_SHOTS = {"landing-stall.png"}  # the ones README.md shows
 
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -62,7 +63,7 @@ def screenshot(url, name, height=2000):
     with open(path, "rb") as f:
         if f.read(8) != b"\x89PNG\r\n\x1a\n":
             raise AssertionError(f"{path} is not a PNG")
-    if os.environ.get("LOOPCANARY_UPDATE_SCREENSHOTS"):
+    if os.environ.get("LOOPCANARY_UPDATE_SCREENSHOTS") and name in README_SHOTS:
         os.makedirs(README_IMAGES, exist_ok=True)
         shutil.copyfile(path, os.path.join(README_IMAGES, name))
     return path
