@@ -113,8 +113,14 @@ void read_headers(YamlReader& r, const YAML::Node& node, const std::string& path
 void read_expect(YamlReader& r, const YAML::Node& node, const std::string& path, Expect& out) {
   if (!r.map(node, path, {"status", "body_regex"})) return;
   with(node, path, "status", [&](const YAML::Node& n, const std::string& p) {
+    if (n.IsScalar()) {  // `status: 200`: one code
+      int code = 0;
+      r.read_int(n, p, code, 100, 599);
+      if (code) out.status = {code};
+      return;
+    }
     if (!n.IsSequence() || n.size() == 0) {
-      r.error(p, n, "must be a non-empty list of status codes, like [200, 204]");
+      r.error(p, n, "must be a status code or a non-empty list of them, like 200 or [200, 204]");
       return;
     }
     out.status.clear();
@@ -409,7 +415,7 @@ Config parse(const std::string& yaml_text) {
       }
     });
   }
-  if (!r.errors().empty()) throw ConfigError(std::move(r.errors()));
+  if (!r.ok()) throw ConfigError(r.errors());
   return cfg;
 }
 

@@ -1,8 +1,10 @@
 #include "config/yaml_reader.hpp"
 
 #include <algorithm>
-#include <fstream>
-#include <sstream>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <memory>
 #include <stdexcept>
 
 #include "config/load.hpp"
@@ -26,12 +28,19 @@ std::string join(Keys keys) {
 std::string quoted(const std::string& text) { return fmt::format("\"{}\"", text); }
 
 std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw std::runtime_error("cannot read the file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  if (in.bad()) throw std::runtime_error("cannot read the file");
-  return buffer.str();
+  // stdio rather than a stream: errno says why (a stream only says it failed).
+  const auto fail = [](int err) {
+    throw std::runtime_error(fmt::format("cannot read the file: {}", std::strerror(err)));
+  };
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"), std::fclose);
+  if (!file) fail(errno);
+  std::string text;
+  char buffer[65536];
+  while (const std::size_t n = std::fread(buffer, 1, sizeof buffer, file.get())) {
+    text.append(buffer, n);
+  }
+  if (std::ferror(file.get())) fail(errno);  // e.g. EISDIR for a directory
+  return text;
 }
 
 YAML::Node parse_yaml(const std::string& text) {
@@ -57,10 +66,25 @@ void YamlReader::error(const std::string& path, const YAML::Node& node,
 void YamlReader::error_at(const std::string& path, const YAML::Mark& mark,
                           const std::string& message) {
   if (mark.is_null()) {
-    errors_.push_back(fmt::format("{}: {}", path, message));
+    // Placed after the error before it: as close to where it was found.
+    errors_.push_back(
+        {errors_.empty() ? 0 : errors_.back().line, fmt::format("{}: {}", path, message)});
   } else {
-    errors_.push_back(fmt::format("{} (line {}): {}", path, mark.line + 1, message));
+    errors_.push_back(
+        {mark.line + 1, fmt::format("{} (line {}): {}", path, mark.line + 1, message)});
   }
+}
+
+std::vector<std::string> YamlReader::errors() const {
+  // Sections are read in a fixed order (global, thresholds, targets, …), not
+  // in the file's: sort so a person fixes the file top to bottom.
+  std::vector<Error> sorted = errors_;
+  std::stable_sort(sorted.begin(), sorted.end(),
+                   [](const Error& a, const Error& b) { return a.line < b.line; });
+  std::vector<std::string> out;
+  out.reserve(sorted.size());
+  for (Error& e : sorted) out.push_back(std::move(e.text));
+  return out;
 }
 
 bool YamlReader::map(const YAML::Node& node, const std::string& path, Keys known) {
@@ -114,7 +138,9 @@ void YamlReader::read(const YAML::Node& node, const std::string& path, Duration&
   if (auto d = parse_duration(*s)) {
     out = *d;
   } else {
-    error(path, node, fmt::format("{} is not a duration", quoted(*s)));
+    error(path, node,
+          fmt::format("{} is not a duration (a number and a unit, like 10ms, 5s, 1m or 1h30m)",
+                      quoted(*s)));
   }
 }
 

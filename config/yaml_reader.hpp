@@ -25,7 +25,8 @@ using Keys = std::initializer_list<std::string_view>;
 std::string quoted(const std::string& text);
 
 /// The whole content of a configuration file; throws std::runtime_error
-/// ("cannot read the file") when it cannot be read.
+/// ("cannot read the file: No such file or directory", the OS's reason) when
+/// it cannot be read.
 std::string read_text_file(const std::string& path);
 
 /// Parses YAML text; a syntax error throws ConfigError naming its line.
@@ -35,7 +36,9 @@ YAML::Node parse_yaml(const std::string& text);
 /// at the first one. Not thread-safe; one per file read.
 class YamlReader {
  public:
-  std::vector<std::string>& errors() { return errors_; }
+  /// Every error reported so far, in the order of their lines in the file.
+  std::vector<std::string> errors() const;
+  bool ok() const { return errors_.empty(); }
 
   /// Reports `message` about the value at `path`. When `path` names a key of a
   /// mapping already walked, the line is the key's: a value may start on a later
@@ -83,7 +86,11 @@ class YamlReader {
   static std::string index_path(const std::string& path, std::size_t i);
 
  private:
-  std::vector<std::string> errors_;
+  struct Error {
+    int line;  ///< 1-based; an error without a line takes the previous error's
+    std::string text;
+  };
+  std::vector<Error> errors_;
   std::map<std::string, YAML::Mark> key_marks_;  ///< where each key path was written
 };
 

@@ -102,7 +102,7 @@ App::ReloadResult App::reload() {
   metrics_.reload_successful_gauge.Set(1);
   metrics_.reload_timestamp_gauge.Set(unix_seconds());
   log::info("configuration reloaded",
-            {{"file", options_.config_file}, {"targets", std::to_string(next->targets.size())}});
+            {{"file", options_.config_file}, {"targets", next->targets.size()}});
   return {true, "configuration reloaded"};
 }
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <mutex>
 #include <nlohmann/json.hpp>
 
 #include "exporter/rfc3339.hpp"
@@ -15,6 +16,8 @@ namespace {
 
 std::atomic<Level> g_level{Level::info};
 std::atomic<Format> g_format{Format::logfmt};
+std::mutex g_writer_mutex;
+std::function<void(const std::string&)> g_writer;  // empty: stderr
 
 std::string_view level_name(Level l) {
   switch (l) {
@@ -84,14 +87,40 @@ std::shared_ptr<spdlog::logger> logger() {
   return instance;
 }
 
+nlohmann::ordered_json json_value(const Value& value) {
+  return std::visit([](const auto& v) { return nlohmann::ordered_json(v); }, value.get());
+}
+
+/// The text logfmt writes for a value, before quoting.
+std::string logfmt_text(const Value& value) {
+  struct Text {
+    std::string operator()(const std::string& s) const { return s; }
+    std::string operator()(bool b) const { return b ? "true" : "false"; }
+    std::string operator()(std::int64_t n) const { return std::to_string(n); }
+    std::string operator()(std::uint64_t n) const { return std::to_string(n); }
+    // The shortest text that reads back as the same double.
+    std::string operator()(double d) const { return fmt::format("{}", d); }
+    std::string operator()(const Value::List& list) const {
+      std::string out;
+      for (const std::string& item : list) {
+        if (!out.empty()) out += "; ";
+        out += item;
+      }
+      return out;
+    }
+  };
+  return std::visit(Text{}, value.get());
+}
+
+template <typename Range>
 std::string render(Format format, std::string_view ts, Level level, std::string_view message,
-                   Fields fields) {
+                   const Range& fields) {
   if (format == Format::json) {
     nlohmann::ordered_json j;
     if (!ts.empty()) j["ts"] = ts;
     j["level"] = level_name(level);
     j["msg"] = message;
-    for (const auto& [k, v] : fields) j[std::string(k)] = v;
+    for (const auto& [k, v] : fields) j[std::string(k)] = json_value(v);
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   }
   std::string out;
@@ -110,7 +139,7 @@ std::string render(Format format, std::string_view ts, Level level, std::string_
     out += ' ';
     out += k;
     out += '=';
-    append_logfmt_value(out, v);
+    append_logfmt_value(out, logfmt_text(v));
   }
   return out;
 }
@@ -143,13 +172,44 @@ bool setup(std::string_view level, std::string_view format) {
   return true;
 }
 
+bool enabled(Level level) { return level >= g_level.load(); }
+
+void set_writer(std::function<void(const std::string& line)> writer) {
+  std::lock_guard lock(g_writer_mutex);
+  g_writer = std::move(writer);
+}
+
+namespace {
+
+void emit(const std::string& line) {
+  {
+    std::lock_guard lock(g_writer_mutex);
+    if (g_writer) {
+      g_writer(line);
+      return;
+    }
+  }
+  logger()->info(line);
+}
+
+}  // namespace
+
 void write(Level level, std::string_view message, Fields fields) {
-  if (level < g_level.load()) return;
-  logger()->info(
-      render(g_format.load(), rfc3339(std::chrono::system_clock::now()), level, message, fields));
+  if (!enabled(level)) return;
+  emit(render(g_format.load(), rfc3339(std::chrono::system_clock::now()), level, message, fields));
+}
+
+void write(Level level, std::string_view message, const std::vector<Field>& fields) {
+  if (!enabled(level)) return;
+  emit(render(g_format.load(), rfc3339(std::chrono::system_clock::now()), level, message, fields));
 }
 
 std::string format_line(Format format, Level level, std::string_view message, Fields fields) {
+  return render(format, "", level, message, fields);
+}
+
+std::string format_line(Format format, Level level, std::string_view message,
+                        const std::vector<Field>& fields) {
   return render(format, "", level, message, fields);
 }
 

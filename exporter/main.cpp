@@ -33,6 +33,12 @@ std::string endpoint_text(const exporter::tcp::endpoint& e) {
   return host + ":" + std::to_string(e.port());
 }
 
+/// "1 target", "2 targets", "1 canary", "3 canaries".
+std::string count(std::size_t n, std::string_view one, std::string_view many = {}) {
+  return std::to_string(n) + " " +
+         std::string(n == 1 ? one : (many.empty() ? std::string(one) + "s" : std::string(many)));
+}
+
 /// Loads the config or prints every error and returns nullptr.
 std::shared_ptr<const config::Config> load(const std::string& file) {
   try {
@@ -125,8 +131,8 @@ int serve(const std::shared_ptr<const config::Config>& config, exporter::App::Op
     return 1;
   }
   exporter::log::info("listening", {{"address", endpoint_text(server->local_endpoint())},
-                                    {"tls", tls ? "true" : "false"},
-                                    {"basic_auth", guard ? "true" : "false"}});
+                                    {"tls", tls != nullptr},
+                                    {"basic_auth", static_cast<bool>(guard)}});
   app->start();
   server->start();
   std::thread server_thread([&server_io] { server_io.run(); });
@@ -247,12 +253,12 @@ int main(int argc, char** argv) {
       canaries += t.canaries.size();
       routes += t.routes.size();
     }
-    std::cout << config_file << ": valid (" << config->targets.size() << " targets, " << canaries
-              << " canaries, " << routes << " routes, " << config->scenarios.size()
-              << " scenarios)\n";
+    std::cout << config_file << ": valid (" << count(config->targets.size(), "target") << ", "
+              << count(canaries, "canary", "canaries") << ", " << count(routes, "route") << ", "
+              << count(config->scenarios.size(), "scenario") << ")\n";
     if (!web_config_file.empty()) {
       std::cout << web_config_file << ": valid (TLS " << (web->tls ? "on" : "off") << ", "
-                << web->basic_auth_users.size() << " basic auth users)\n";
+                << count(web->basic_auth_users.size(), "basic auth user") << ")\n";
     }
     return 0;
   }

@@ -1,6 +1,7 @@
 #include "exporter/monitor.hpp"
 
 #include <boost/asio/post.hpp>
+#include <cmath>
 #include <future>
 #include <random>
 
@@ -111,7 +112,7 @@ void Monitor::on_tick() {
   lag_meter_.record(next_tick_, now);
   const std::vector<probes::LagEpisode> episodes = lag_meter_.take_episodes();
   for (const auto& ep : episodes) {
-    log::debug("prober late", {{"late_ms", fmt::format("{:.1f}", seconds(ep.lateness()) * 1000)}});
+    log::debug("prober late", {{"late_ms", std::round(seconds(ep.lateness()) * 10000) / 10}});
   }
   for (auto& target : targets_) target->tick(now, episodes);
   lag_max_second_ = std::max(lag_max_second_, lag_meter_.take_max());

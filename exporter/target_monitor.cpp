@@ -1,6 +1,8 @@
 #include "exporter/target_monitor.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <functional>
 
 #include "exporter/log.hpp"
 
@@ -15,8 +17,27 @@ std::optional<double> seconds(const std::optional<Duration>& d) {
   return probes::seconds(*d);
 }
 
-/// Sparkline length: five minutes at one point per second.
+/// Chart length: five minutes at one point per second. Findings that
+/// cleared, failure reasons and status changes are kept as long.
 constexpr std::size_t kHistoryPoints = 300;
+constexpr std::chrono::seconds kHistorySpan{kHistoryPoints};
+
+/// "connect_error: 290", most first, for a log line.
+template <typename Counts>
+std::vector<std::string> reason_counts(const Counts& counts) {
+  std::vector<std::pair<std::uint64_t, std::size_t>> order;
+  for (std::size_t i = 0; i < counts.size(); ++i) {
+    if (counts[i] > 0) order.emplace_back(counts[i], i);
+  }
+  std::sort(order.begin(), order.end(), std::greater<>());
+  std::vector<std::string> out;
+  for (const auto& [count, i] : order) {
+    out.push_back(fmt::format("{}: {}", probes::kOutcomeNames[i], count));
+  }
+  return out;
+}
+
+double round_to(double value, double step) { return std::round(value / step) * step; }
 
 std::vector<RouteSignals::Settings> route_settings(const config::Config& config,
                                                    const config::Target& target) {
@@ -38,6 +59,7 @@ TargetMonitor::TargetMonitor(const config::Config& config, const config::Target&
     : name_(target.name),
       url_(target.url.text),
       thresholds_(config.thresholds),
+      evaluation_interval_(std::chrono::duration_cast<Duration>(config.global.evaluation_interval)),
       metrics_(metrics),
       signals_(SignalSettings::from(config.global, target), target.canaries.size(),
                route_settings(config, target)),
@@ -59,6 +81,7 @@ TargetMonitor::TargetMonitor(const config::Config& config, const config::Target&
   // in-flight gauges restart, since the old prober's requests were abandoned.
   for (auto& m : canary_metrics_) m.in_flight->Set(0);
   for (auto& m : route_metrics_) m.in_flight->Set(0);
+  streaks_.resize(target.canaries.size());
 }
 
 void TargetMonitor::canary_scheduled(std::size_t canary, probes::TimePoint intended) {
@@ -69,20 +92,51 @@ void TargetMonitor::canary_scheduled(std::size_t canary, probes::TimePoint inten
 }
 
 void TargetMonitor::canary_sample(std::size_t canary, const probes::Sample& sample) {
-  std::lock_guard lock(mutex_);
-  signals_.canary_sample(canary, sample);
-  CanaryMetrics& m = canary_metrics_[canary];
-  m.in_flight->Decrement();
-  if (sample.outcome != probes::Outcome::ok) {
-    m.failures[static_cast<std::size_t>(sample.outcome)]->Increment();
+  std::vector<log::Field> recovered;
+  {
+    std::lock_guard lock(mutex_);
+    signals_.canary_sample(canary, sample);
+    CanaryMetrics& m = canary_metrics_[canary];
+    m.in_flight->Decrement();
+    const auto reason = static_cast<std::size_t>(sample.outcome);
+    Streak& streak = streaks_[canary];
+    if (sample.outcome != probes::Outcome::ok) {
+      m.failures[reason]->Increment();
+      ++second_failures_[reason];
+      ++failure_totals_[reason];
+      failure_last_at_[reason] = std::chrono::system_clock::now();
+      if (!streak.since) streak.since = failure_last_at_[reason];
+      ++streak.by_reason[reason];
+    } else if (streak.since) {
+      // Answering again: say what failed meanwhile, with what the rate limit
+      // of "probe failed" held back since the last warning.
+      if (streak.warned) {
+        std::uint64_t failures = 0, suppressed = 0;
+        for (std::uint64_t n : streak.by_reason) failures += n;
+        for (auto& [key, entry] : error_logs_) {
+          if (key.first == canary) suppressed += std::exchange(entry.suppressed, 0);
+        }
+        const auto failed_for = std::chrono::system_clock::now() - *streak.since;
+        recovered = {{"target", name_},
+                     {"canary", canary_names_[canary]},
+                     {"failures", failures},
+                     {"reasons", reason_counts(streak.by_reason)},
+                     {"failing_for_seconds",
+                      round_to(std::chrono::duration<double>(failed_for).count(), 0.001)},
+                     {"similar_since_last_log", suppressed}};
+      }
+      streak = Streak{};
+    }
+    if (sample.outcome == probes::Outcome::dropped) m.dropped->Increment();
+    if (sample.coalesced) m.coalesced->Increment();
+    if (probes::latency_meaningful(sample.outcome)) {
+      const double latency = seconds(sample.latency());
+      m.duration->Observe(latency);
+      second_latency_max_ = std::max(second_latency_max_.value_or(0), latency);
+      ++second_answered_;
+    }
   }
-  if (sample.outcome == probes::Outcome::dropped) m.dropped->Increment();
-  if (sample.coalesced) m.coalesced->Increment();
-  if (probes::latency_meaningful(sample.outcome)) {
-    const double latency = seconds(sample.latency());
-    m.duration->Observe(latency);
-    second_latency_max_ = std::max(second_latency_max_, latency);
-  }
+  if (!recovered.empty()) log::write(log::Level::info, "probes answered again", recovered);
 }
 
 void TargetMonitor::canary_error(std::size_t canary, probes::Outcome outcome,
@@ -93,18 +147,22 @@ void TargetMonitor::canary_error(std::size_t canary, probes::Outcome outcome,
   {
     std::lock_guard lock(mutex_);
     ErrorLog& entry = error_logs_[{canary, outcome}];
+    failure_last_detail_[static_cast<std::size_t>(outcome)] = detail;
     if (entry.last && now - *entry.last < kErrorLogEvery) {
       ++entry.suppressed;
       return;
     }
     entry.last = now;
     suppressed = std::exchange(entry.suppressed, 0);
+    Streak& streak = streaks_[canary];
+    if (!streak.since) streak.since = std::chrono::system_clock::now();
+    streak.warned = true;
   }
   log::warn("probe failed", {{"target", name_},
                              {"canary", canary_names_[canary]},
-                             {"reason", std::string(probes::name(outcome))},
+                             {"reason", probes::name(outcome)},
                              {"err", detail},
-                             {"similar_since_last_log", std::to_string(suppressed)}});
+                             {"similar_since_last_log", suppressed}});
 }
 
 void TargetMonitor::canary_sent(std::size_t canary, std::uint32_t connection,
@@ -129,6 +187,7 @@ void TargetMonitor::route_started(std::size_t route, std::uint64_t request, prob
   signals_.route_started(route, request, at);
   route_metrics_[route].requests->Increment();
   route_metrics_[route].in_flight->Increment();
+  second_scenario_ = true;
 }
 
 void TargetMonitor::route_sample(std::size_t route, std::uint64_t request,
@@ -140,7 +199,12 @@ void TargetMonitor::route_sample(std::size_t route, std::uint64_t request,
   if (sample.outcome != probes::Outcome::ok) {
     m.failures[static_cast<std::size_t>(sample.outcome)]->Increment();
   }
-  if (probes::latency_meaningful(sample.outcome)) m.duration->Observe(seconds(sample.latency()));
+  if (probes::latency_meaningful(sample.outcome)) {
+    const double latency = seconds(sample.latency());
+    m.duration->Observe(latency);
+    second_route_latency_max_ = std::max(second_route_latency_max_.value_or(0), latency);
+  }
+  second_scenario_ = true;
 }
 
 void TargetMonitor::route_cancelled(std::size_t route, std::uint64_t request) {
@@ -166,12 +230,23 @@ void TargetMonitor::set_canary_interval(std::size_t canary, config::Duration int
 
 void TargetMonitor::tick(probes::TimePoint now,
                          const std::vector<probes::LagEpisode>& lag_episodes) {
-  std::lock_guard lock(mutex_);
+  std::unique_lock lock(mutex_);
+  std::optional<LogLine> status_line;  // written once the lock is released
+  const SystemTime wall = std::chrono::system_clock::now();
   for (const auto& ep : lag_episodes) signals_.prober_lag(ep);
   lag_observations_.clear();
   view_ = signals_.evaluate(now, &lag_observations_);
   assessment_ = assess(view_, thresholds_, route_names_);
+  const Level before = status_.level();
   status_.update(now, assessment_);
+  remember(wall);
+  if (status_.level() == Level::healthy && view_.consecutive_failures == 0) {
+    calm_failure_totals_ = failure_totals_;  // the failures that raise a status come after
+  }
+  if (status_.level() != before || !level_since_) {
+    level_since_ = wall;
+    if (status_.level() != before) status_line = status_change(wall, before, status_.level());
+  }
 
   TargetMetrics& t = target_metrics_;
   for (Duration e : lag_observations_) t.lag->Observe(seconds(e));
@@ -237,18 +312,149 @@ void TargetMonitor::tick(probes::TimePoint now,
     m.knee.set(r.knee ? std::optional<double>(*r.knee) : std::nullopt);
   }
 
+  second_stall_progress_max_ =
+      std::max(second_stall_progress_max_, seconds(view_.stall_in_progress));
+  second_status_worst_ = std::max(second_status_worst_, static_cast<int>(status_.level()));
+  for (const RouteView& r : view_.routes) second_scenario_ = second_scenario_ || r.in_flight > 0;
   if (!second_start_) {
     second_start_ = now;
     second_stall_start_ = view_.stall_seconds_total;
   } else if (now - *second_start_ >= std::chrono::seconds(1)) {
-    history_.push_back({std::chrono::system_clock::now(), second_latency_max_,
-                        view_.stall_seconds_total - second_stall_start_,
-                        static_cast<int>(status_.level())});
-    if (history_.size() > kHistoryPoints) history_.pop_front();
+    HistoryPoint p;
+    p.at = wall;
+    p.latency_max_seconds = second_latency_max_;
+    p.stall_seconds = view_.stall_seconds_total - second_stall_start_;
+    p.stall_in_progress_max_seconds = second_stall_progress_max_;
+    p.route_latency_max_seconds = second_route_latency_max_;
+    p.scenario = second_scenario_;
+    p.answered = second_answered_;
+    for (std::uint32_t n : second_failures_) p.failed += n;
+    p.status = second_status_worst_;
+    history_.push_back(p);
+    history_failures_.push_back(second_failures_);
+    if (history_.size() > kHistoryPoints) {
+      history_.pop_front();
+      history_failures_.pop_front();
+    }
     second_start_ = now;
-    second_latency_max_ = 0;
+    second_latency_max_.reset();
     second_stall_start_ = view_.stall_seconds_total;
+    second_stall_progress_max_ = 0;
+    second_route_latency_max_.reset();
+    second_scenario_ = false;
+    second_answered_ = 0;
+    second_failures_ = {};
+    second_status_worst_ = static_cast<int>(status_.level());
   }
+  lock.unlock();
+  if (status_line) log::write(status_line->level, "status changed", status_line->fields);
+}
+
+void TargetMonitor::remember(SystemTime now) {
+  const Level level = status_.level();
+  // A finding lets go of the page once the status it raised has stepped all
+  // the way down (or loopcanary can no longer vouch for any status).
+  const bool status_calm = level == Level::healthy || level == Level::unknown;
+  for (std::size_t i = 0; i < kFindingCount; ++i) {
+    FindingMemory& m = memory_[i];
+    const std::vector<Evidence>& current = assessment_.evidence[i];
+    if (assessment_.finding_enter[i]) {
+      if (m.state == FindingState::inactive || m.state == FindingState::cleared) {
+        m = FindingMemory{};
+        m.since = now;
+      }
+      m.state = FindingState::holding;
+      m.last_held = now;
+      m.cleared_at.reset();
+      for (const Evidence& e : current) {
+        if (!e.holds) continue;
+        auto it = std::find_if(m.evidence.begin(), m.evidence.end(), [&](const auto& r) {
+          return r.peak.signal == e.signal && r.peak.level == e.level;
+        });
+        if (it == m.evidence.end()) {
+          m.evidence.push_back({e, e.value, now, now});
+          continue;
+        }
+        if (e.value > it->peak.value) {
+          it->peak.value = e.value;
+          it->peak.threshold = e.threshold;
+        }
+        it->last_held = now;
+      }
+    } else if (m.state == FindingState::holding || m.state == FindingState::clearing) {
+      if (status_.findings()[i] || !status_calm) {
+        m.state = FindingState::clearing;
+      } else {
+        m.state = FindingState::cleared;
+        m.cleared_at = now;
+      }
+    } else if (m.state == FindingState::cleared && now - *m.cleared_at > kHistorySpan) {
+      m = FindingMemory{};
+    }
+    for (RememberedEvidence& r : m.evidence) {
+      auto it = std::find_if(current.begin(), current.end(), [&](const Evidence& e) {
+        return e.signal == r.peak.signal && e.level == r.peak.level;
+      });
+      r.peak.holds = it != current.end() && it->holds;
+      if (it != current.end()) r.now = it->value;
+    }
+  }
+  while (!changes_.empty() && now - changes_.front().at > kHistorySpan) changes_.pop_front();
+}
+
+TargetMonitor::LogLine TargetMonitor::status_change(SystemTime now, Level from, Level to) {
+  changes_.push_back({now, from, to});
+  std::vector<std::string> holding, clearing, evidence;
+  for (std::size_t i = 0; i < kFindingCount; ++i) {
+    if (memory_[i].state == FindingState::holding) holding.emplace_back(kFindingNames[i]);
+    if (memory_[i].state == FindingState::clearing) clearing.emplace_back(kFindingNames[i]);
+    for (const Evidence& e : assessment_.evidence[i]) {
+      if (e.holds) evidence.push_back(describe(e));
+    }
+  }
+  std::vector<log::Field> fields{{"target", name_},
+                                 {"from", exporter::name(from)},
+                                 {"to", exporter::name(to)},
+                                 {"findings", holding},
+                                 {"evidence", evidence}};
+  if (!clearing.empty()) fields.emplace_back("clearing", clearing);
+  if (to == Level::unknown && assessment_.unknown) {
+    fields.emplace_back("reason", assessment_.unknown_reason);
+  }
+
+  // The episode away from healthy: opened when the status leaves healthy,
+  // closed (and told) when it gets back.
+  if (to > Level::healthy) {
+    if (!episode_) episode_ = Episode{now, to, {}, calm_failure_totals_};
+    episode_->worst = std::max(episode_->worst, to);
+  }
+  if (episode_) {
+    for (std::size_t i = 0; i < kFindingCount; ++i) {
+      if (memory_[i].state != FindingState::inactive && memory_[i].last_held &&
+          *memory_[i].last_held >= episode_->since) {
+        episode_->findings[i] = true;
+      }
+    }
+  }
+  if (to == Level::healthy && episode_) {
+    std::vector<std::string> findings;
+    for (std::size_t i = 0; i < kFindingCount; ++i) {
+      if (episode_->findings[i]) findings.emplace_back(kFindingNames[i]);
+    }
+    std::array<std::uint64_t, kOutcomes> failed{};
+    for (std::size_t i = 0; i < kOutcomes; ++i) {
+      failed[i] = failure_totals_[i] - episode_->failures_before[i];
+    }
+    fields.emplace_back(
+        "unhealthy_for_seconds",
+        round_to(std::chrono::duration<double>(now - episode_->since).count(), 0.001));
+    fields.emplace_back("worst", exporter::name(episode_->worst));
+    fields.emplace_back("findings_meanwhile", findings);
+    fields.emplace_back("failures_meanwhile", reason_counts(failed));
+    episode_.reset();
+  }
+  const bool worse = to > from && to > Level::healthy;
+  return {worse ? log::Level::warn : log::Level::info, std::move(fields)};
 }
 
 TargetSnapshot TargetMonitor::snapshot() const {
@@ -263,6 +469,41 @@ TargetSnapshot TargetMonitor::snapshot() const {
   s.canaries = canary_names_;
   s.routes = route_names_;
   s.history.assign(history_.begin(), history_.end());
+  s.taken_at = std::chrono::system_clock::now();
+  // The second in progress, when it has something to show: a stall growing
+  // now is drawn up to "now", not a second later.
+  if (second_start_ && (second_answered_ > 0 || second_stall_progress_max_ > 0 ||
+                        std::any_of(second_failures_.begin(), second_failures_.end(),
+                                    [](std::uint32_t n) { return n > 0; }))) {
+    HistoryPoint p;
+    p.at = s.taken_at;
+    p.latency_max_seconds = second_latency_max_;
+    p.stall_seconds = view_.stall_seconds_total - second_stall_start_;
+    p.stall_in_progress_max_seconds = second_stall_progress_max_;
+    p.route_latency_max_seconds = second_route_latency_max_;
+    p.scenario = second_scenario_;
+    p.answered = second_answered_;
+    for (std::uint32_t n : second_failures_) p.failed += n;
+    p.status = second_status_worst_;
+    s.history.push_back(p);
+  }
+  s.level_since = level_since_;
+  s.history_span = kHistorySpan;
+  s.step_down_after = thresholds_.hold * evaluation_interval_;
+  s.memory = memory_;
+  std::array<std::uint64_t, kOutcomes> recent{};
+  for (const ReasonCounts& second : history_failures_) {
+    for (std::size_t i = 0; i < kOutcomes; ++i) recent[i] += second[i];
+  }
+  for (std::size_t i = 0; i < kOutcomes; ++i) recent[i] += second_failures_[i];
+  for (std::size_t i = 0; i < kOutcomes; ++i) {
+    if (recent[i] == 0) continue;
+    s.failures.push_back({std::string(probes::kOutcomeNames[i]), recent[i], failure_totals_[i],
+                          failure_last_at_[i], failure_last_detail_[i]});
+  }
+  std::stable_sort(s.failures.begin(), s.failures.end(),
+                   [](const auto& a, const auto& b) { return a.recent > b.recent; });
+  s.changes.assign(changes_.begin(), changes_.end());
   return s;
 }
 

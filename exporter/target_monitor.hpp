@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "exporter/log.hpp"
 #include "exporter/metrics.hpp"
 #include "exporter/signals/signals.hpp"
 #include "exporter/signals/status.hpp"
@@ -53,6 +54,7 @@ class TargetMonitor : public probes::ProbeSink {
   std::string name_;
   std::string url_;
   config::Thresholds thresholds_;
+  Duration evaluation_interval_;
   std::vector<std::string> canary_names_;
   std::vector<std::string> route_names_;
   Metrics& metrics_;
@@ -79,11 +81,53 @@ class TargetMonitor : public probes::ProbeSink {
   };
   std::map<std::pair<std::size_t, probes::Outcome>, ErrorLog> error_logs_;
 
-  // Sparkline history.
+  // Chart history: one point a second, with the failures of that second by
+  // reason alongside (for FailureReason::recent).
+  static constexpr std::size_t kOutcomes = probes::kOutcomeNames.size();
+  using ReasonCounts = std::array<std::uint32_t, kOutcomes>;
   std::deque<HistoryPoint> history_;
-  double second_latency_max_ = 0;
+  std::deque<ReasonCounts> history_failures_;
+  std::optional<double> second_latency_max_;
   double second_stall_start_ = 0;
+  double second_stall_progress_max_ = 0;
+  std::optional<double> second_route_latency_max_;
+  bool second_scenario_ = false;
+  std::uint32_t second_answered_ = 0;
+  int second_status_worst_ = -1;
+  ReasonCounts second_failures_{};
   std::optional<probes::TimePoint> second_start_;
+
+  // What a person reads: findings with memory, failure reasons, status changes.
+  void remember(SystemTime now);
+  struct LogLine {
+    log::Level level;
+    std::vector<log::Field> fields;
+  };
+  /// Records a change of the status and returns its log line.
+  LogLine status_change(SystemTime now, Level from, Level to);
+  std::array<FindingMemory, kFindingCount> memory_;
+  std::array<std::uint64_t, kOutcomes> failure_totals_{};
+  std::array<std::uint64_t, kOutcomes> calm_failure_totals_{};  ///< at the last calm tick
+  std::array<std::optional<SystemTime>, kOutcomes> failure_last_at_{};
+  std::array<std::string, kOutcomes> failure_last_detail_{};
+  std::deque<StatusChange> changes_;
+  std::optional<SystemTime> level_since_;
+  /// Since the status last left healthy: for the line that logs its return.
+  struct Episode {
+    SystemTime since;
+    Level worst = Level::unknown;
+    std::array<bool, kFindingCount> findings{};
+    std::array<std::uint64_t, kOutcomes> failures_before{};
+  };
+  std::optional<Episode> episode_;
+  /// A canary's failures since its last answer, for the line that logs its
+  /// recovery (only when its failures were logged: at most one per warning).
+  struct Streak {
+    std::optional<SystemTime> since;
+    std::array<std::uint64_t, kOutcomes> by_reason{};
+    bool warned = false;
+  };
+  std::vector<Streak> streaks_;
 };
 
 }  // namespace loopcanary::exporter

@@ -1,14 +1,38 @@
 #!/usr/bin/env bash
-# Runs loopcanary against the bundled demo service and shows it working:
+# Runs loopcanary against the bundled demo service and shows what it is for:
 # installs what is missing, builds, starts the FastAPI demo app (uvicorn) on
 # 127.0.0.1:8000 and loopcanary with config/examples/lab.yaml on :19420, then
-# prints a status line every few seconds. Ctrl-C stops both.
+# tours it (scripts/demo_tour.py): the target healthy, its event loop blocked
+# for 3 s, the agent-blocking and sync-ramp scenarios, each with one line of
+# what the status and signals show and why. Then it leaves both running and
+# prints each status change. Ctrl-C stops both; nothing is left behind.
+#
+#   scripts/demo.sh           the tour, then watch
+#   scripts/demo.sh --quiet   no tour: a status line every 3 s (as before)
+#
+# Environment: LOOPCANARY_DEMO_APP_PORT (8000), LOOPCANARY_DEMO_PORT (19420);
+# LOOPCANARY_BIN, a loopcanary binary to use instead of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-./scripts/build.sh release
 
-app_port=8000
-listen=127.0.0.1:19420
+quiet=false
+for arg in "$@"; do
+  case "$arg" in
+    --quiet) quiet=true ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+if [ -n "${LOOPCANARY_BIN:-}" ]; then
+  binary=$LOOPCANARY_BIN
+else
+  ./scripts/build.sh release
+  binary=build/release/exporter/loopcanary
+fi
+
+app_port=${LOOPCANARY_DEMO_APP_PORT:-8000}
+listen=127.0.0.1:${LOOPCANARY_DEMO_PORT:-19420}
 for port in "$app_port" "${listen##*:}"; do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "demo: port $port is in use; stop whatever listens there first" >&2
@@ -17,22 +41,30 @@ for port in "$app_port" "${listen##*:}"; do
 done
 
 logs=$(mktemp -d /tmp/loopcanary-demo.XXXXXX)
-/usr/bin/python3 -m uvicorn app:app --app-dir deploy/lab/app --host 127.0.0.1 --port "$app_port" \
-  --loop asyncio --http h11 --no-access-log >"$logs/app.log" 2>&1 &
-app_pid=$!
-build/release/exporter/loopcanary --config.file=config/examples/lab.yaml \
-  --web.listen-address="$listen" --web.enable-admin-api --web.enable-lifecycle \
-  >"$logs/loopcanary.log" 2>&1 &
-lc_pid=$!
+config=config/examples/lab.yaml
+if [ "$app_port" != 8000 ]; then
+  config=$logs/lab.yaml
+  sed "s|http://127.0.0.1:8000|http://127.0.0.1:$app_port|" config/examples/lab.yaml >"$config"
+fi
+
+app_pid="" lc_pid="" tour_pid=""
 cleanup() {
-  kill "$lc_pid" "$app_pid" 2>/dev/null || true
-  wait "$lc_pid" "$app_pid" 2>/dev/null || true
+  trap - EXIT INT TERM
+  for pid in $tour_pid $lc_pid $app_pid; do kill "$pid" 2>/dev/null || true; done
+  for pid in $tour_pid $lc_pid $app_pid; do wait "$pid" 2>/dev/null || true; done
   echo; echo "demo: stopped (logs in $logs)"
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-for _ in $(seq 1 100); do
+/usr/bin/python3 -m uvicorn app:app --app-dir deploy/lab/app --host 127.0.0.1 --port "$app_port" \
+  --loop asyncio --http h11 --no-access-log >"$logs/app.log" 2>&1 &
+app_pid=$!
+"$binary" --config.file="$config" --web.listen-address="$listen" --web.enable-admin-api \
+  --web.enable-lifecycle >"$logs/loopcanary.log" 2>&1 &
+lc_pid=$!
+
+for _ in $(seq 1 150); do
   curl -fs "http://$listen/-/ready" >/dev/null 2>&1 && curl -fs "http://127.0.0.1:$app_port/health" >/dev/null 2>&1 && break
   if ! kill -0 "$app_pid" 2>/dev/null || ! kill -0 "$lc_pid" 2>/dev/null; then
     echo "demo: a process exited early; logs:" >&2; tail -n 20 "$logs"/*.log >&2; exit 1
@@ -43,17 +75,34 @@ done
 cat <<TXT
 
   demo app (FastAPI)    http://127.0.0.1:$app_port/health
-  loopcanary            http://$listen/            (landing page: status, findings, sparklines)
+  loopcanary            http://$listen/            (landing page: status, findings, charts)
   metrics               http://$listen/metrics
   status (JSON)         http://$listen/api/v1/status
+  logs                  $logs/loopcanary.log
 
-  Try, in another shell:
-    curl -X POST 'http://127.0.0.1:$app_port/internal/block?ms=600'      # block the app's event loop 600 ms
-    curl -X POST http://$listen/api/v1/scenarios/agent-blocking/start   # drive a blocking route
-    curl -X POST http://$listen/api/v1/scenarios/sync-ramp/start        # saturate the thread pool
-
-  Ctrl-C stops both. Status every 3 s:
 TXT
+
+if ! $quiet; then
+  echo "  loopcanary probes /health every 100 ms (every 10 ms while a scenario runs). A tour of"
+  echo "  a minute or two follows; open the landing page beside it."
+  echo
+  # In the background and waited for, so that Ctrl-C reaches the trap at once.
+  /usr/bin/python3 scripts/demo_tour.py "http://$listen" "http://127.0.0.1:$app_port" &
+  tour_pid=$!
+  while kill -0 "$lc_pid" 2>/dev/null && kill -0 "$app_pid" 2>/dev/null && kill -0 "$tour_pid" 2>/dev/null; do
+    wait -n "$tour_pid" 2>/dev/null || true
+  done
+  echo "demo: a process exited; last log lines:" >&2
+  tail -n 20 "$logs"/*.log >&2
+  exit 1
+fi
+
+echo "  Try, in another shell:"
+echo "    curl -X POST 'http://127.0.0.1:$app_port/internal/block?ms=600'      # block the app's event loop 600 ms"
+echo "    curl -X POST http://$listen/api/v1/scenarios/agent-blocking/start   # drive a blocking route"
+echo "    curl -X POST http://$listen/api/v1/scenarios/sync-ramp/start        # saturate the thread pool"
+echo
+echo "  Ctrl-C stops both. Status every 3 s:"
 
 metric() { awk -v n="$1" '$1 == n {print $2}' <<<"$2"; }
 names=(unknown healthy degraded critical unresponsive)

@@ -21,6 +21,8 @@ packages=(
   # container tests: podman (with runc, see scripts/podman/containers.conf),
   # debootstrap for a registry-free base image, a venv for podman-compose (below)
   podman runc catatonit debootstrap iptables uidmap slirp4netns fuse-overlayfs python3-venv
+  # the browser test of the landing page (headless, with a font to render text)
+  chromium fonts-dejavu-core
 )
 
 missing=()

@@ -43,9 +43,12 @@ Response error_json(const Request& req, http::status status, const std::string& 
 }
 
 Response method_not_allowed(const Request& req, std::string_view allow) {
-  Response res = text(
-      req, http::status::method_not_allowed,
-      fmt::format("method {} not allowed here; use {}\n", std::string(req.method_string()), allow));
+  const std::string message =
+      fmt::format("method {} not allowed here; use {}", std::string(req.method_string()), allow);
+  // The JSON API answers its errors in JSON, like its other errors.
+  const bool api = std::string_view(req.target()).rfind("/api/", 0) == 0;
+  Response res = api ? error_json(req, http::status::method_not_allowed, message)
+                     : text(req, http::status::method_not_allowed, message + "\n");
   res.set(http::field::allow, allow);
   return res;
 }

@@ -19,6 +19,22 @@ json optional_seconds(const std::optional<Duration>& d) {
   return d ? json(seconds(*d)) : json(nullptr);
 }
 
+json optional_time(const std::optional<SystemTime>& t) {
+  return t ? json(rfc3339(*t)) : json(nullptr);
+}
+
+std::string_view unit_name(Unit unit) {
+  switch (unit) {
+    case Unit::seconds:
+      return "seconds";
+    case Unit::ratio:
+      return "ratio";
+    case Unit::count:
+      break;
+  }
+  return "count";
+}
+
 }  // namespace
 
 json target_json(const TargetSnapshot& t) {
@@ -28,6 +44,8 @@ json target_json(const TargetSnapshot& t) {
   out["url"] = t.url;
   out["status"] = static_cast<int>(t.level);
   out["status_name"] = name(t.level);
+  out["status_since"] = optional_time(t.level_since);
+  out["step_down_after_seconds"] = seconds(t.step_down_after);
   if (t.assessment.unknown) out["unknown_reason"] = t.assessment.unknown_reason;
 
   json findings = json::array();
@@ -40,15 +58,59 @@ json target_json(const TargetSnapshot& t) {
                           {"threshold", e.threshold},
                           {"holds", e.holds},
                           {"level", name(e.level)},
+                          {"unit", unit_name(e.unit)},
                           {"text", describe(e)}});
+    }
+    // The finding's memory: it stays listed, `clearing`, after its conditions
+    // stopped holding and until the status has stepped back down; each
+    // condition that held with its worst value and when it held.
+    const FindingMemory& m = t.memory[i];
+    json remembered = json::array();
+    for (const RememberedEvidence& r : m.evidence) {
+      remembered.push_back({{"signal", r.peak.signal},
+                            {"level", name(r.peak.level)},
+                            {"unit", unit_name(r.peak.unit)},
+                            {"op", r.peak.op},
+                            {"threshold", r.peak.threshold},
+                            {"peak", r.peak.value},
+                            {"value", r.now},
+                            {"holds", r.peak.holds},
+                            {"first_held_at", rfc3339(r.first_held)},
+                            {"last_held_at", rfc3339(r.last_held)},
+                            {"text", describe(r.peak)}});
     }
     json finding{{"finding", kFindingNames[i]},
                  {"active", t.findings[i]},
-                 {"evidence", std::move(evidence)}};
+                 {"state", name(m.state)},
+                 {"since", optional_time(m.since)},
+                 {"last_held_at", optional_time(m.last_held)},
+                 {"cleared_at", optional_time(m.cleared_at)},
+                 {"evidence", std::move(evidence)},
+                 {"remembered_evidence", std::move(remembered)}};
     if (!t.assessment.summary[i].empty()) finding["summary"] = t.assessment.summary[i];
     findings.push_back(std::move(finding));
   }
   out["findings"] = std::move(findings);
+
+  json failures = json::array();
+  for (const FailureReason& f : t.failures) {
+    failures.push_back({{"reason", f.reason},
+                        {"recent", f.recent},
+                        {"recent_seconds", t.history_span.count()},
+                        {"total", f.total},
+                        {"last_at", optional_time(f.last_at)},
+                        {"last_error", f.last_detail}});
+  }
+  out["failures"] = std::move(failures);
+  json changes = json::array();
+  for (const StatusChange& c : t.changes) {
+    changes.push_back({{"at", rfc3339(c.at)},
+                       {"from", static_cast<int>(c.from)},
+                       {"from_name", name(c.from)},
+                       {"to", static_cast<int>(c.to)},
+                       {"to_name", name(c.to)}});
+  }
+  out["status_changes"] = std::move(changes);
 
   out["signals"] = {
       {"window_seconds", seconds(v.window)},

@@ -237,7 +237,7 @@ WebConfig parse_web_config(const std::string& yaml_text, const std::string& base
       r.error(p, n, "is not supported by loopcanary (remove it)");
     });
   }
-  if (!r.errors().empty()) throw config::ConfigError(std::move(r.errors()));
+  if (!r.ok()) throw config::ConfigError(r.errors());
   return web;
 }
 

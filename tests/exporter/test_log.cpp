@@ -79,3 +79,78 @@ TEST_CASE("log setup accepts the CLI's levels and formats only", "[log]") {
   CHECK_FALSE(lg::setup("info", "xml"));
   CHECK(lg::setup("info", "logfmt"));  // leave the default behind
 }
+
+TEST_CASE("logfmt: numbers and booleans are bare, lists one value", "[log]") {
+  const std::vector<std::string> findings{"event_loop_starvation", "head_of_line_blocking"};
+  const std::string line = lg::format_line(lg::Format::logfmt, lg::Level::warn, "status changed",
+                                           {{"target", "api"},
+                                            {"failures", std::uint64_t{290}},
+                                            {"delta", -3},
+                                            {"tls", false},
+                                            {"ratio", 0.186},
+                                            {"findings", findings},
+                                            {"one", std::vector<std::string>{"x"}},
+                                            {"none", std::vector<std::string>{}}});
+  CHECK(line ==
+        "level=warn msg=\"status changed\" target=api failures=290 delta=-3 tls=false ratio=0.186 "
+        "findings=\"event_loop_starvation; head_of_line_blocking\" one=x none=\"\"");
+}
+
+TEST_CASE("logfmt: a string that reads like a number or boolean is still the same text", "[log]") {
+  // The logfmt of a field is what it was before values were typed: stable for
+  // whoever parses it.
+  CHECK(lg::format_line(lg::Format::logfmt, lg::Level::info, "m", {{"a", "98"}, {"b", "false"}}) ==
+        R"(level=info msg="m" a=98 b=false)");
+  CHECK(lg::format_line(lg::Format::logfmt, lg::Level::info, "m", {{"a", 98}, {"b", false}}) ==
+        R"(level=info msg="m" a=98 b=false)");
+}
+
+TEST_CASE("json log lines keep each value's type", "[log]") {
+  const std::string line =
+      lg::format_line(lg::Format::json, lg::Level::warn, "probe failed",
+                      {{"target", "api"},
+                       {"similar_since_last_log", std::uint64_t{98}},
+                       {"consecutive", -2},
+                       {"tls", false},
+                       {"basic_auth", true},
+                       {"late_ms", 12.5},
+                       {"reasons", std::vector<std::string>{"connect_error: 290", "timeout: 3"}},
+                       {"text_number", "98"}});
+  const json j = json::parse(line);
+  CHECK(j["similar_since_last_log"].is_number_unsigned());
+  CHECK(j["similar_since_last_log"] == 98);
+  CHECK(j["consecutive"].is_number_integer());
+  CHECK(j["consecutive"] == -2);
+  CHECK(j["tls"].is_boolean());
+  CHECK(j["tls"] == false);
+  CHECK(j["basic_auth"] == true);
+  CHECK(j["late_ms"].is_number_float());
+  CHECK(j["late_ms"] == 12.5);
+  CHECK(j["reasons"] == json::array({"connect_error: 290", "timeout: 3"}));
+  CHECK(j["text_number"].is_string());  // a string stays a string
+  CHECK(j["target"] == "api");
+}
+
+TEST_CASE("a string literal is text, never a boolean", "[log]") {
+  // const char* converts to bool as readily as to std::string: Value takes it
+  // as text on purpose.
+  const json j =
+      json::parse(lg::format_line(lg::Format::json, lg::Level::info, "m", {{"err", "refused"}}));
+  CHECK(j["err"] == "refused");
+}
+
+TEST_CASE("set_writer receives each line with its time, and lines below the level are not built",
+          "[log]") {
+  std::vector<std::string> lines;
+  lg::set_writer([&](const std::string& l) { lines.push_back(l); });
+  REQUIRE(lg::setup("info", "json"));
+  lg::debug("hidden", {{"n", 1}});
+  lg::info("shown", {{"n", 2}});
+  lg::set_writer({});
+  REQUIRE(lg::setup("info", "logfmt"));
+  REQUIRE(lines.size() == 1);
+  const json j = json::parse(lines[0]);
+  CHECK(j["msg"] == "shown");
+  CHECK(j["n"] == 2);
+  CHECK(j.contains("ts"));
+}

@@ -54,7 +54,13 @@ TargetSnapshot snapshot(std::string name, Level level) {
   t.view.lag_p99 = 120ms;
   const auto start = std::chrono::system_clock::time_point{} + 1'700'000'000s;
   for (int i = 0; i < 5; ++i) {
-    t.history.push_back({start + std::chrono::seconds(i), 0.001 * i, 0.01 * i, 1});
+    HistoryPoint p;
+    p.at = start + std::chrono::seconds(i);
+    p.latency_max_seconds = 0.001 * i;
+    p.stall_seconds = 0.01 * i;
+    p.answered = 10;
+    p.status = 1;
+    t.history.push_back(p);
   }
   return t;
 }

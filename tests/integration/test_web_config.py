@@ -195,7 +195,7 @@ basic_auth_users:
         r = subprocess.run([BINARY, "--config.check", f"--config.file={self.server.lc.config_path}",
                             f"--web.config.file={self.web}"], capture_output=True, timeout=30)
         self.assertEqual(r.returncode, 0, r.stderr.decode())
-        self.assertIn("TLS on, 1 basic auth users", r.stdout.decode())
+        self.assertIn("TLS on, 1 basic auth user)", r.stdout.decode())
 
 
 class FlagsBehindAuth(unittest.TestCase):

@@ -224,10 +224,15 @@ TEST_CASE("POST /api/v1/scenarios/{name}/start needs --web.enable-admin-api", "[
     CHECK(j["name"] == "x");
     CHECK(j["state"] == "running");
   }
-  SECTION("GET on the start route: 405 with Allow: POST") {
-    const Response r = get(api, "/api/v1/scenarios/x/start", admin);
-    CHECK(code(r) == 405);
-    CHECK(header(r, http::field::allow) == "POST");
+  SECTION("GET on the start route: 405 with Allow: POST and a JSON error") {
+    for (const RouterOptions options : {admin, RouterOptions{}}) {
+      const Response r = get(api, "/api/v1/scenarios/x/start", options);
+      CHECK(code(r) == 405);
+      CHECK(header(r, http::field::allow) == "POST");
+      CHECK(header(r, http::field::content_type) == "application/json");
+      const json j = json::parse(r.body());
+      CHECK(j == json{{"status", "error"}, {"error", "method GET not allowed here; use POST"}});
+    }
     CHECK(api.started.empty());
   }
 }
@@ -261,13 +266,22 @@ TEST_CASE("GET /api/v1/scenarios and /api/v1/scenarios/{name}", "[router]") {
 
 TEST_CASE("methods that a route does not serve get 405 with Allow", "[router]") {
   FakeApi api;
-  for (const char* path : {"/", "/metrics", "/-/healthy", "/-/ready", "/api/v1/status"}) {
+  for (const char* path : {"/", "/metrics", "/-/healthy", "/-/ready", "/api/v1/status",
+                           "/api/v1/scenarios", "/api/v1/scenarios/x"}) {
     CAPTURE(path);
     const Response r = post(api, path);
     CHECK(code(r) == 405);
     CHECK(header(r, http::field::allow) == "GET");
     const Response d = handle_request(request(http::verb::delete_, path), api, {true, true});
     CHECK(code(d) == 405);
+    // The JSON API answers in JSON; the pages and /metrics in text.
+    const bool api_path = std::string(path).rfind("/api/", 0) == 0;
+    CHECK((header(r, http::field::content_type) == "application/json") == api_path);
+    if (api_path) {
+      CHECK(json::parse(r.body())["error"] == "method POST not allowed here; use GET");
+    } else {
+      CHECK(r.body() == "method POST not allowed here; use GET\n");
+    }
   }
 }
 

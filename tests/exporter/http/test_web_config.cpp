@@ -280,7 +280,8 @@ TEST_CASE("load_web_config checks the files the config names", "[web_config]") {
   }
   SECTION("the web config file itself is missing") {
     const auto path = certs.dir / "nope.yml";
-    CHECK_THROWS_WITH(load_web_config(path.string()), path.string() + ": cannot read the file");
+    CHECK_THROWS_WITH(load_web_config(path.string()),
+                      path.string() + ": cannot read the file: No such file or directory");
   }
   SECTION("a missing certificate file is named") {
     const auto path = certs.file("web.yml",
@@ -288,7 +289,8 @@ TEST_CASE("load_web_config checks the files the config names", "[web_config]") {
                                  "  key_file: server.key\n");
     CHECK_THROWS_WITH(load_web_config(path.string()), "tls_server_config.cert_file \"" +
                                                           (certs.dir / "missing.crt").string() +
-                                                          "\": cannot read the file");
+                                                          "\": cannot read the file: No such "
+                                                          "file or directory");
   }
   SECTION("a key that does not belong to the certificate") {
     const auto path = certs.file("web.yml",
