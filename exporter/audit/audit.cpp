@@ -226,7 +226,10 @@ class Recorder {
     point_->concurrency = std::max(point_->concurrency, concurrency);
     for (const HistoryPoint& h : s.history) {
       if (h.at > last_history_) {
-        point_->canary_max = std::max(point_->canary_max.value_or(0), h.latency_max_seconds);
+        // A second without any answer has no latency: it adds nothing here.
+        if (h.latency_max_seconds) {
+          point_->canary_max = std::max(point_->canary_max.value_or(0), *h.latency_max_seconds);
+        }
         last_history_ = h.at;
       }
     }

@@ -468,7 +468,8 @@ TEST_CASE("the lab example describes the four demo scenarios", "[config][load][e
   REQUIRE(ramp != nullptr);
   REQUIRE(ramp->phases.size() == 1);
   CHECK(ramp->phases[0].kind == Phase::Kind::stepped);
-  CHECK(ramp->phases[0].concurrency.size() >= 6);  // a ramp of at least 6 steps, so the USL fit has points to spare
+  CHECK(ramp->phases[0].concurrency.size() >=
+        6);  // a ramp of at least 6 steps, so the USL fit has points to spare
 
   const Scenario* rate = cfg.find_scenario("cpu-rate");
   REQUIRE(rate != nullptr);
