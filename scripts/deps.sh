@@ -11,7 +11,8 @@ packages=(
   libboost-dev libboost-system-dev libboost-regex-dev prometheus-cpp-dev libyaml-cpp-dev libcli11-dev catch2
   nlohmann-json3-dev libssl-dev libspdlog-dev libfmt-dev
   # demo target and integration tests
-  python3 python3-fastapi python3-uvicorn python3-prometheus-client python3-yaml
+  # (gunicorn: the pre-fork server of the multi-worker tests)
+  python3 python3-fastapi python3-uvicorn python3-prometheus-client python3-yaml gunicorn
   # audit reports: JSON Schema validation, the HTML report opened in headless Chromium
   python3-jsonschema chromium
   # real Prometheus, promtool, Alertmanager, amtool, yamllint, openssl CLI, curl

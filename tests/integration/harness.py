@@ -117,20 +117,33 @@ class Process:
 
 
 class DemoApp:
-    """deploy/lab/app run by Debian's uvicorn on a free loopback port."""
+    """deploy/lab/app run by Debian's uvicorn on a free loopback port; with
+    `workers` > 1 a pre-fork server of that many worker processes, each with
+    its own event loop: `uvicorn --workers N`, or with server="gunicorn"
+    Debian's gunicorn with uvicorn's worker class."""
 
-    def __init__(self, workdir, port=None):
+    def __init__(self, workdir, port=None, workers=1, server="uvicorn", wait=True):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.process = Process(
-            [
-                PYTHON, "-m", "uvicorn", "app:app",
-                "--app-dir", os.path.join(SOURCE, "deploy", "lab", "app"),
+        self.workers = workers
+        app_dir = os.path.join(SOURCE, "deploy", "lab", "app")
+        if server == "gunicorn":
+            args = [
+                PYTHON, "-m", "gunicorn", "app:app", "--chdir", app_dir,
+                "-k", "uvicorn.workers.UvicornWorker", "-w", str(workers),
+                "-b", f"127.0.0.1:{self.port}", "--log-level", "warning",
+            ]
+        else:
+            args = [
+                PYTHON, "-m", "uvicorn", "app:app", "--app-dir", app_dir,
                 "--host", "127.0.0.1", "--port", str(self.port),
                 "--loop", "asyncio", "--http", "h11", "--no-access-log", "--log-level", "warning",
-            ],
-            os.path.join(workdir, f"app-{self.port}.log"),
-        )
+            ]
+            if workers > 1:
+                args += ["--workers", str(workers)]
+        self.process = Process(args, os.path.join(workdir, f"app-{self.port}.log"))
+        if not wait:
+            return
         try:
             wait_for(lambda: self.get("/health")[0] == 200, 20, message="the demo app to answer /health")
         except AssertionError:
@@ -146,11 +159,38 @@ class DemoApp:
         assert status == 200, body
         return json.loads(body)
 
-    def block(self, ms, delay_ms=0):
-        """Blocks the app's event loop for `ms` ms, `delay_ms` from now."""
-        status, body, _ = http("POST", f"{self.url}/internal/block?ms={ms}&delay_ms={delay_ms}")
+    def block(self, ms, delay_ms=0, at=None):
+        """Blocks the event loop of the worker that takes this request (the
+        only one without --workers) for `ms` ms, `delay_ms` from now or at
+        CLOCK_MONOTONIC time `at`; returns the app's answer (with its pid)."""
+        query = f"ms={ms}&delay_ms={delay_ms}" + (f"&at={at}" if at is not None else "")
+        status, body, _ = http("POST", f"{self.url}/internal/block?{query}")
         assert status == 200, body
         return json.loads(body)
+
+    def block_worker(self, pid, ms, at, attempts=500):
+        """Blocks worker `pid` at CLOCK_MONOTONIC `at`: asks on fresh
+        connections (the kernel gives each to whichever worker accepts it;
+        the others decline) until that worker takes it."""
+        for _ in range(attempts):
+            status, body, _ = http("POST", f"{self.url}/internal/block?ms={ms}&at={at}&pid={pid}")
+            assert status == 200, body
+            answer = json.loads(body)
+            if answer["scheduled"]:
+                return answer
+        raise AssertionError(f"worker {pid} never took a block request in {attempts} tries")
+
+    def pids(self, timeout=20):
+        """The worker pids, learned from /health answers on fresh connections."""
+        seen = set()
+
+        def all_seen():
+            _, body, _ = self.get("/health")
+            seen.add(json.loads(body)["pid"])
+            return len(seen) >= self.workers
+
+        wait_for(all_seen, timeout, interval=0.01, message=f"{self.workers} workers to answer")
+        return sorted(seen)
 
     def wait_block_done(self, count, timeout):
         """Waits until `count` injected blocks have ended; returns them."""

@@ -5,8 +5,14 @@ Run it with Debian's uvicorn:
     /usr/bin/python3 -m uvicorn app:app --app-dir deploy/lab/app --port 8000 \
         --loop asyncio --http h11 --no-access-log
 
+or as a pre-fork server, each worker process with its own event loop (add
+`--workers 4` to the line above, or use gunicorn:
+`gunicorn -k uvicorn.workers.UvicornWorker -w 4 --chdir deploy/lab/app app:app`).
+Every answer of /health names its worker (`pid`, and the X-Worker-Id header),
+and a block blocks the loop of the worker that took the request only.
+
 Routes
-  /health          light: what loopcanary's canaries probe
+  /health          light: what loopcanary's canaries probe; {"status": "ok", "pid": …}
   /agent?ms=N      `async def` + time.sleep: blocks the event loop for N ms
   /io?ms=N         `async def` + await asyncio.sleep: healthy, the loop stays free
   /sync?ms=N       `def` + time.sleep: runs in anyio's thread pool (40 tokens)
@@ -18,9 +24,13 @@ Routes
                    and `served`: when the loop next ran a /health handler (a
                    loop that slept wakes to a cold CPU; on a small VM it serves
                    its first request 10-90 ms after the sleep returns)
-  POST /internal/block?ms=N[&delay_ms=M]
-                   blocks the loop for exactly N ms, M ms from now (default 0),
-                   without a client having to wait for it
+  POST /internal/block?ms=N[&delay_ms=M | &at=T][&pid=P]
+                   blocks the loop for exactly N ms, M ms from now (default 0)
+                   or at CLOCK_MONOTONIC time T (the same clock in every
+                   worker: blocks of several workers can start together),
+                   without a client having to wait for it; answers with the
+                   worker's pid. With pid=P only worker P blocks (another
+                   worker answers "scheduled": false)
 """
 
 import asyncio
@@ -30,7 +40,7 @@ import threading
 import time
 
 import anyio.to_thread
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 LAG_PERIOD_S = 0.010
@@ -98,11 +108,15 @@ def clamp_ms(ms):
     return max(0, min(ms, 120_000)) / 1000.0
 
 
+PID = os.getpid()
+
+
 @app.get("/health")
-async def health():
+async def health(response: Response):
     if truth.blocks and truth.blocks[-1]["served"] is None:
         truth.blocks[-1]["served"] = time.monotonic()
-    return {"status": "ok"}
+    response.headers["X-Worker-Id"] = str(PID)
+    return {"status": "ok", "pid": PID}
 
 
 @app.get("/agent")
@@ -143,10 +157,20 @@ def block_loop(ms):
 
 
 @app.post("/internal/block")
-async def block(ms: int = Query(..., ge=1, le=120_000), delay_ms: int = Query(0, ge=0, le=60_000)):
+async def block(
+    ms: int = Query(..., ge=1, le=120_000),
+    delay_ms: int = Query(0, ge=0, le=60_000),
+    at: float = Query(None),
+    pid: int = Query(None),
+):
+    now = time.monotonic()
+    if pid is not None and pid != PID:
+        # Meant for another worker of a pre-fork server: this one stays free.
+        return {"scheduled": False, "pid": PID, "now": now}
     loop = asyncio.get_running_loop()
-    loop.call_later(delay_ms / 1000.0, block_loop, ms)
-    return {"scheduled": True, "ms": ms, "delay_ms": delay_ms, "now": time.monotonic()}
+    delay = delay_ms / 1000.0 if at is None else max(0.0, min(at - now, 60.0))
+    loop.call_later(delay, block_loop, ms)
+    return {"scheduled": True, "ms": ms, "delay_ms": round(delay * 1000), "now": now, "pid": PID}
 
 
 @app.get("/internal/truth")
