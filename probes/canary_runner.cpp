@@ -135,7 +135,14 @@ std::unique_ptr<HttpConnection> CanaryRunner::next_connection(TimePoint now) {
       !idle_.empty() && idle_.size() + active_ >= slots_ && renew_one(now)) {
     last_renewal_ = now;
   }
-  if (!canary_.keepalive || idle_.empty() || idle_.size() + active_ < slots_) {
+  // A pool that is not full grows (each new connection may reach another
+  // worker), unless an idle one has waited a whole renewal period: it goes
+  // first, so a connection the server closed meanwhile is found and closed
+  // (a target that went away refuses every new one).
+  const Duration stale_after =
+      renew_every_ > Duration::zero() ? renew_every_ : std::chrono::seconds(1);
+  const bool stale = !idle_.empty() && now - idle_.front()->idle_since >= stale_after;
+  if (!canary_.keepalive || idle_.empty() || (idle_.size() + active_ < slots_ && !stale)) {
     return open_connection();
   }
   auto connection = std::move(idle_.front());
@@ -182,6 +189,7 @@ net::awaitable<void> CanaryRunner::request_loop(std::unique_ptr<HttpConnection> 
   }
   --active_;
   if (!stopping_ && canary_.keepalive && connection->is_open()) {
+    connection->idle_since = Clock::now();
     idle_.push_back(std::move(connection));
   }
 }

@@ -88,6 +88,8 @@ class HttpConnection {
   const std::string& last_error() const { return last_error_; }
   /// The worker this connection is served by, once an answer named it.
   const std::string& worker() const { return worker_; }
+  /// When it last went back to its pool, idle (kept by the canary runner).
+  TimePoint idle_since{};
   /// True once per connection: when its worker has just been named.
   bool worker_named() {
     if (worker_.empty() || worker_reported_) return false;

@@ -98,7 +98,7 @@ class Failures(unittest.TestCase):
             lc = Loopcanary(tmp, canary_config(app.url, interval="20ms"))
             try:
                 wait_for(lambda: lc.metrics().get("loopcanary_runtime_status", target="demo") == 0,
-                         15, message="status healthy")
+                         30, message="status healthy (past the 10 s warm-up)")
                 app.stop()
                 m = wait_for(lambda: (lambda m: m if m.get(
                     "loopcanary_probe_failures_total", target="demo", canary="health",

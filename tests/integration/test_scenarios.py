@@ -62,7 +62,7 @@ class HeadOfLineBlocking(unittest.TestCase):
             app = DemoApp(tmp)
             lc = Loopcanary(tmp, config(app.url), args=["--web.enable-admin-api"])
             try:
-                wait_for(lambda: lc.target_status("demo")["status"] == 0, 15, message="healthy")
+                wait_for(lambda: lc.target_status("demo")["status"] == 0, 30, message="healthy")
 
                 blocking = run_until_done(lc, "agent-2", 20, lambda st: (
                     route(st, "agent")["hol_blocking_ratio"],
@@ -105,7 +105,7 @@ class ExecutorSaturation(unittest.TestCase):
             app = DemoApp(tmp)
             lc = Loopcanary(tmp, config(app.url), args=["--web.enable-admin-api"])
             try:
-                wait_for(lambda: lc.target_status("demo")["status"] == 0, 15, message="healthy")
+                wait_for(lambda: lc.target_status("demo")["status"] == 0, 30, message="healthy")
                 samples = run_until_done(lc, "sync-ramp", 40, lambda st: (
                     route(st, "sync")["concurrency"],
                     route(st, "sync")["queue_amplification_ratio"],

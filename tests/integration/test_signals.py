@@ -18,7 +18,8 @@ def stall_counters(lc):
             m.get("loopcanary_stalls_total", target="demo"))
 
 
-def wait_known_and_healthy(lc, timeout=15):
+def wait_known_and_healthy(lc, timeout=30):
+    """Healthy: past the target's warm-up (global.warmup, 10 s by default)."""
     wait_for(lambda: lc.target_status("demo")["status"] == 0, timeout,
              message="the status to become healthy")
 
@@ -146,13 +147,22 @@ class HealthyTraffic(unittest.TestCase):
             try:
                 wait_known_and_healthy(lc)
                 s0, n0 = stall_counters(lc)
-                statuses = set()
+                statuses, unknown = set(), []
                 end = time.monotonic() + 30
                 while time.monotonic() < end:
-                    statuses.add(lc.target_status("demo")["status"])
+                    t = lc.target_status("demo")
+                    statuses.add(t["status"])
+                    if t["status"] == -1:
+                        unknown.append(t)
                     time.sleep(0.1)
                 s1, n1 = stall_counters(lc)
-                self.assertEqual(statuses, {0})
+                # Unknown is allowed only when loopcanary says it was itself
+                # starved (a busy machine): then it blames nobody.
+                for t in unknown:
+                    self.assertTrue(t["signals"]["prober_starved"], t.get("unknown_reason"))
+                if unknown:
+                    print(f"\n{len(unknown)} reads unknown, all with prober_starved", file=sys.stderr)
+                self.assertLessEqual(statuses, {0, -1})
                 self.assertEqual(s1 - s0, 0)
                 self.assertEqual(n1 - n0, 0)
             finally:
