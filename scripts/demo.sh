@@ -7,8 +7,11 @@
 # what the status and signals show and why. Then it leaves both running and
 # prints each status change. Ctrl-C stops both; nothing is left behind.
 #
-#   scripts/demo.sh           the tour, then watch
-#   scripts/demo.sh --quiet   no tour: a status line every 3 s (as before)
+#   scripts/demo.sh               the tour, then watch
+#   scripts/demo.sh --quiet       no tour: a status line every 3 s (as before)
+#   scripts/demo.sh --workers 4   the app as 4 worker processes (uvicorn --workers),
+#                                 each with its own event loop; no tour: block one
+#                                 worker and watch worker_stall and partial stalls
 #
 # Environment: LOOPCANARY_DEMO_APP_PORT (8000), LOOPCANARY_DEMO_PORT (19420);
 # LOOPCANARY_BIN, a loopcanary binary to use instead of building one.
@@ -16,13 +19,23 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quiet=false
-for arg in "$@"; do
-  case "$arg" in
+workers=1
+while (($#)); do
+  case "$1" in
     --quiet) quiet=true ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) echo "demo: unknown argument $arg (see --help)" >&2; exit 2 ;;
+    --workers) workers=${2:-}; shift ;;
+    --workers=*) workers=${1#--workers=} ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+if ! [[ "$workers" =~ ^[1-9][0-9]?$ ]]; then
+  echo "demo: --workers takes a number of worker processes from 1 to 99, not \"$workers\"" >&2
+  exit 2
+fi
+# The tour tells the story of one event loop; with several, block one yourself.
+if ((workers > 1)); then quiet=true; fi
 
 if [ -n "${LOOPCANARY_BIN:-}" ]; then
   binary=$LOOPCANARY_BIN
@@ -58,7 +71,7 @@ trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 /usr/bin/python3 -m uvicorn app:app --app-dir deploy/lab/app --host 127.0.0.1 --port "$app_port" \
-  --loop asyncio --http h11 --no-access-log >"$logs/app.log" 2>&1 &
+  --loop asyncio --http h11 --no-access-log --workers "$workers" >"$logs/app.log" 2>&1 &
 app_pid=$!
 "$binary" --config.file="$config" --web.listen-address="$listen" --web.enable-admin-api \
   --web.enable-lifecycle >"$logs/loopcanary.log" 2>&1 &
@@ -98,7 +111,13 @@ if ! $quiet; then
 fi
 
 echo "  Try, in another shell:"
-echo "    curl -X POST 'http://127.0.0.1:$app_port/internal/block?ms=600'      # block the app's event loop 600 ms"
+if ((workers > 1)); then
+  echo "    curl -X POST 'http://127.0.0.1:$app_port/internal/block?ms=3000'     # block ONE worker's loop 3 s (its pid in the answer)"
+  echo "      -> the others answer, the whole-service stall stays 0, but worker_stall turns the status"
+  echo "         critical: \"1 of N probe connections stalled … (worker <pid>)\" (landing page, /api/v1/status)"
+else
+  echo "    curl -X POST 'http://127.0.0.1:$app_port/internal/block?ms=600'      # block the app's event loop 600 ms"
+fi
 echo "    curl -X POST http://$listen/api/v1/scenarios/agent-blocking/start   # drive a blocking route"
 echo "    curl -X POST http://$listen/api/v1/scenarios/sync-ramp/start        # saturate the thread pool"
 echo
@@ -111,10 +130,11 @@ while kill -0 "$lc_pid" 2>/dev/null && kill -0 "$app_pid" 2>/dev/null; do
   status=$(metric 'loopcanary_runtime_status{target="demo"}' "$m")
   probes=$(metric 'loopcanary_probes_total{canary="health",target="demo"}' "$m")
   stall=$(metric 'loopcanary_stall_seconds_total{target="demo"}' "$m")
+  partial=$(metric 'loopcanary_partial_stall_seconds_total{target="demo"}' "$m")
   baseline=$(metric 'loopcanary_baseline_seconds{canary="health",target="demo"}' "$m")
   idx=$(( ${status%.*} + 1 ))
-  printf '  %s  status=%s probes=%s stall_seconds_total=%s baseline=%ss\n' \
-    "$(date +%T)" "${names[$idx]:-?}" "${probes:-0}" "${stall:-0}" "${baseline:-?}"
+  printf '  %s  status=%s probes=%s stall_seconds_total=%s partial_stall_seconds_total=%s baseline=%ss\n' \
+    "$(date +%T)" "${names[$idx]:-?}" "${probes:-0}" "${stall:-0}" "${partial:-0}" "${baseline:-?}"
   sleep 3
 done
 echo "demo: a process exited; last log lines:" >&2

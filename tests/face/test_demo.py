@@ -184,6 +184,29 @@ class Demo(unittest.TestCase):
         self.assertNotIn("[1/5]", term.output)
         self.stop_and_check_clean()
 
+    def test_workers_mode_shows_one_stalled_worker(self):
+        """--workers 4: the app as four worker processes, no tour. One
+        worker's loop blocked for 3 s adds partial stall seconds (the other
+        workers kept answering), and Ctrl-C still leaves nothing behind."""
+        term = self.start("--workers", "4")
+        term.read_until(r"block ONE worker's loop", 60)
+        term.read_until(r"\d\d:\d\d:\d\d  status=healthy probes=\d+", 60)
+        # Past warm-up: block one worker (whichever takes the request). The
+        # pool may not reach that one worker yet (4 connections, renewed one
+        # a second, over 4 workers): then nothing is stuck; block again.
+        for attempt in range(6):
+            status_code, body, _ = http("POST", f"http://127.0.0.1:{self.app_port}/internal/block?ms=3000",
+                                        body=b"", timeout=10)
+            self.assertEqual(status_code, 200, body)
+            try:
+                m = term.read_until(r"partial_stall_seconds_total=([1-9][0-9.e+-]*)", 9)
+                break
+            except AssertionError:
+                if attempt == 5:
+                    raise
+        self.assertGreater(float(m.group(1)), 0.5)
+        self.stop_and_check_clean()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -20,8 +20,18 @@ def stall_counters(lc):
 
 def wait_known_and_healthy(lc, timeout=30):
     """Healthy: past the target's warm-up (global.warmup, 10 s by default)."""
-    wait_for(lambda: lc.target_status("demo")["status"] == 0, timeout,
-             message="the status to become healthy")
+    last = {}
+
+    def healthy():
+        last["t"] = lc.target_status("demo")
+        return last["t"]["status"] == 0
+
+    try:
+        wait_for(healthy, timeout, message="the status to become healthy")
+    except AssertionError:
+        t = last.get("t", {})
+        raise AssertionError(f"not healthy after {timeout}s: status {t.get('status')}, "
+                             f"{t.get('unknown_reason')}, signals {t.get('signals')}") from None
 
 
 def watch_status(lc, until):
@@ -99,13 +109,21 @@ class StatusDuringAndAfterBlocks(unittest.TestCase):
 
                 # Steps back one level at a time, to healthy, once the block has
                 # left the window: W + 2 levels × hold × 1 s, plus slack.
-                trail = []
+                # Unknown while loopcanary says it was itself starved (a busy
+                # machine) is correct, not a step: it is left out, and said.
+                trail, starved = [], 0
                 deadline = block["end"] + 3 + 2 * 3 + 3
                 while time.monotonic() < deadline:
-                    trail.append(lc.target_status("demo")["status"])
-                    if trail[-1] == 0:
-                        break
+                    t = lc.target_status("demo")
+                    if t["status"] == -1 and t["signals"]["prober_starved"]:
+                        starved += 1
+                    else:
+                        trail.append(t["status"])
+                        if trail[-1] == 0:
+                            break
                     time.sleep(0.1)
+                if starved:
+                    print(f"\n{starved} reads unknown with prober_starved, left out", file=sys.stderr)
                 self.assertEqual(trail[-1], 0, f"back to healthy; trail {trail}")
                 levels = [s for i, s in enumerate(trail) if i == 0 or s != trail[i - 1]]
                 self.assertEqual(levels, sorted(levels, reverse=True), f"monotonic: {levels}")
