@@ -24,6 +24,11 @@ packages=(
   podman runc catatonit debootstrap iptables uidmap slirp4netns fuse-overlayfs python3-venv
   # the browser test of the landing page (headless, with a font to render text)
   chromium fonts-dejavu-core
+  # bench only (bench/sidebyside.py: cost per probe beside other probers), no
+  # test needs them: the loopback server (nginx runs as our own instance from
+  # a temp dir; the package's service is not used), a closed-loop HTTP client,
+  # and the Prometheus prober to compare with. Small: ~17 MiB together.
+  nginx wrk prometheus-blackbox-exporter
 )
 
 missing=()
