@@ -4,6 +4,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -15,6 +17,7 @@
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <stdexcept>
 
 #include "probes/checks.hpp"
@@ -96,6 +99,9 @@ RequestSpec make_request(const config::Target& target, const std::string& method
   if (!body.empty()) req.body() = body;
   req.keep_alive(keepalive);
   req.prepare_payload();
+  std::ostringstream wire;
+  wire << req;
+  spec.wire = wire.str();
   spec.expect = &expect;
   spec.max_body_bytes = max_body_bytes;
   return spec;
@@ -127,6 +133,11 @@ HttpConnection::~HttpConnection() { close(); }
 bool HttpConnection::is_open() const { return open_; }
 
 void HttpConnection::close() {
+  if (raw_ >= 0) {
+    ::shutdown(raw_, SHUT_RDWR);
+    ::close(raw_);
+    raw_ = -1;
+  }
   if (plain_ || secure_) {
     boost::system::error_code ignored;
     lowest().socket().shutdown(net::ip::tcp::socket::shutdown_both, ignored);
@@ -135,6 +146,7 @@ void HttpConnection::close() {
   secure_.reset();
   plain_.reset();
   buffer_.clear();
+  parser_.reset();
   open_ = false;
   worker_.clear();  // the next connection may land on another worker
   worker_reported_ = false;
@@ -186,6 +198,12 @@ net::awaitable<bool> HttpConnection::connect(const Endpoint& endpoint, TimePoint
     co_return false;
   }
   lowest().socket().set_option(net::ip::tcp::no_delay(true), ec);
+  if (!secure_) {
+    // Arrival times from the kernel, for the polled path (see can_poll).
+    const int on = 1;
+    timestamps_ = ::setsockopt(lowest().socket().native_handle(), SOL_SOCKET, SO_TIMESTAMPNS, &on,
+                               sizeof on) == 0;
+  }
   if (secure_) {
     SSL* ssl = secure_->native_handle();
     const bool verify_peer = SSL_CTX_get_verify_mode(tls_->native_handle()) & SSL_VERIFY_PEER;
@@ -318,8 +336,157 @@ net::awaitable<Exchange> HttpConnection::attempt(const Endpoint& endpoint, const
   co_return result;
 }
 
+namespace {
+
+/// A CLOCK_REALTIME time from the kernel as a steady-clock time: the two
+/// clocks are read together now; the span back to `t` is short (one interval).
+TimePoint steady_from_realtime(const timespec& t) {
+  timespec now{};
+  ::clock_gettime(CLOCK_REALTIME, &now);
+  const TimePoint steady = Clock::now();
+  const auto ago = std::chrono::seconds(now.tv_sec - t.tv_sec) +
+                   std::chrono::nanoseconds(now.tv_nsec - t.tv_nsec);
+  return steady - std::chrono::duration_cast<Duration>(std::max(ago, decltype(ago)::zero()));
+}
+
+}  // namespace
+
+void HttpConnection::release_to_polled() {
+  if (!open_ || !plain_ || secure_ || !timestamps_ || raw_ >= 0) return;
+  boost::system::error_code ec;
+  const int fd = plain_->socket().release(ec);
+  if (ec) return;  // stays with Asio: the coroutine path goes on working
+  raw_ = fd;
+  plain_.reset();
+}
+
+void HttpConnection::adopt_from_polled() {
+  if (raw_ < 0) return;
+  sockaddr_storage local{};
+  socklen_t size = sizeof local;
+  ::getsockname(raw_, reinterpret_cast<sockaddr*>(&local), &size);
+  plain_ = std::make_unique<PlainStream>(executor_);
+  boost::system::error_code ec;
+  plain_->socket().assign(local.ss_family == AF_INET6 ? net::ip::tcp::v6() : net::ip::tcp::v4(),
+                          raw_, ec);
+  raw_ = -1;
+  if (ec) close();  // reconnects on the next exchange
+}
+
+bool HttpConnection::send(const RequestSpec& spec, TimePoint& sent) {
+  const int fd = raw_;
+  sent = Clock::now();
+  const ssize_t n = ::send(fd, spec.wire.data(), spec.wire.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n != static_cast<ssize_t>(spec.wire.size())) {
+    // Gone (the server closed it while idle), or a full send buffer, which a
+    // request of a few hundred bytes on an idle connection never meets: in
+    // any case the request is not on the wire whole; start afresh.
+    close();
+    return false;
+  }
+  parser_.emplace();
+  parser_->header_limit(kHeaderLimit);
+  parser_->body_limit(spec.max_body_bytes);
+  parser_->eager(true);
+  parser_->skip(spec.request.method() == http::verb::head);
+  polled_ = Exchange{};
+  polled_.connection_id = id_;
+  polled_.sent = sent;
+  polled_any_ = false;
+  return true;
+}
+
+HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint deadline,
+                                            Exchange& out) {
+  const int fd = raw_;
+  boost::system::error_code ec;
+  const auto finish = [&](Outcome outcome, TimePoint at) {
+    polled_.outcome = outcome;
+    if (polled_.first_byte == TimePoint{}) polled_.first_byte = at;
+    polled_.done = at;
+    out = polled_;
+    parser_.reset();
+    return Polled::done;
+  };
+  for (;;) {
+    const auto space = buffer_.prepare(16 * 1024);
+    iovec iov{space.data(), space.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(timespec))];
+    msghdr msg{};
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      const bool before_answer = !polled_any_;
+      last_error_ = n == 0 ? "the server closed the connection" : std::strerror(errno);
+      close();
+      if (before_answer) return Polled::retry;  // the keep-alive race, as in exchange()
+      return finish(Outcome::reset, Clock::now());
+    }
+    TimePoint arrived{};
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+      if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+        timespec ts{};
+        std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+        arrived = steady_from_realtime(ts);
+      }
+    }
+    if (arrived == TimePoint{}) {
+      // No kernel time: this answer is timed when read, and the connection
+      // leaves the polled path.
+      arrived = Clock::now();
+      timestamps_ = false;
+    }
+    buffer_.commit(static_cast<std::size_t>(n));
+    polled_any_ = true;
+    while (buffer_.size() > 0 && !parser_->is_done()) {
+      const std::size_t used = parser_->put(buffer_.data(), ec);
+      buffer_.consume(used);
+      if (ec == http::error::need_more) {
+        ec = {};
+        break;
+      }
+      if (ec) {
+        const Stage stage = parser_->is_header_done() ? Stage::read_body : Stage::read_header;
+        last_error_ = ec.message();
+        close();
+        return finish(classify_error(ec, stage), arrived);
+      }
+      if (used == 0) break;
+    }
+    if (parser_->is_header_done() && polled_.first_byte == TimePoint{}) {
+      polled_.first_byte = arrived;
+    }
+    if (parser_->is_done()) {
+      polled_.status = static_cast<int>(parser_->get().result_int());
+      const Outcome outcome = check_response(polled_.status, parser_->get().body(), *spec.expect);
+      if (outcome == Outcome::bad_status) {
+        last_error_ = "status " + std::to_string(polled_.status) + " is not in expect.status";
+      } else if (outcome == Outcome::bad_body) {
+        last_error_ = "the body does not match expect.body_regex";
+      }
+      if (spec.worker_id && worker_.empty()) worker_ = worker_of(parser_->get(), *spec.worker_id);
+      const bool keep_alive = parser_->keep_alive();
+      const Polled done = finish(outcome, arrived);
+      if (!keep_alive) close();
+      return done;
+    }
+  }
+  if (Clock::now() >= deadline) {
+    last_error_ = "no answer before the timeout";
+    close();
+    return finish(Outcome::timeout, deadline);
+  }
+  return Polled::waiting;
+}
+
 net::awaitable<Exchange> HttpConnection::exchange(const Endpoint& endpoint, const RequestSpec& spec,
                                                   TimePoint deadline) {
+  adopt_from_polled();
   bool retryable = false;
   Exchange result = co_await attempt(endpoint, spec, deadline, retryable);
   // The classic keep-alive race: the server closed an idle connection just as
@@ -327,6 +494,7 @@ net::awaitable<Exchange> HttpConnection::exchange(const Endpoint& endpoint, cons
   if (retryable && Clock::now() < deadline) {
     result = co_await attempt(endpoint, spec, deadline, retryable);
   }
+  if (!cancelled_ && spec.polled) release_to_polled();
   co_return result;
 }
 

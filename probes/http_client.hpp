@@ -10,6 +10,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <cstdint>
@@ -49,6 +50,10 @@ struct RequestSpec {
   std::size_t max_body_bytes = 64 * 1024;
   /// Where an answer names its worker (canary.worker_id); null: not read.
   const config::Canary::WorkerId* worker_id = nullptr;
+  /// `request` as it goes on the wire, for the polled path (HttpConnection::send).
+  std::string wire;
+  /// The canary reads answers on the polled path when it can (keep-alive).
+  bool polled = false;
 };
 
 /// The worker id an answer carries per `id` (a header, or a top-level JSON
@@ -76,6 +81,22 @@ class HttpConnection {
   /// by the server before answering is retried once on a fresh connection.
   net::awaitable<Exchange> exchange(const Endpoint& endpoint, const RequestSpec& spec,
                                     TimePoint deadline);
+
+  /// The polled path, for a plain keep-alive connection that is open: the
+  /// request is written at once without waiting (`send`), and the answer is
+  /// read later, at a wake-up the prober makes anyway (`poll`), with the time
+  /// the kernel received it (SO_TIMESTAMPNS) rather than the time it was read.
+  /// So an answer costs the prober no wake-up of its own.
+  bool can_poll() const { return open_ && raw_ >= 0 && timestamps_; }
+  /// Writes `spec.wire` now. False when it could not (the connection is then
+  /// closed, and `exchange` reconnects): nothing was sent.
+  bool send(const RequestSpec& spec, TimePoint& sent);
+  enum class Polled { waiting, done, retry };
+  /// Reads what has arrived. `done`: `out` is the exchange (its times are the
+  /// kernel's); `retry`: the server had closed the reused connection before
+  /// answering (run the request again with `exchange`); `waiting`: not yet,
+  /// unless `deadline` has passed (then `done`, a timeout).
+  Polled poll(const RequestSpec& spec, TimePoint deadline, Exchange& out);
 
   bool is_open() const;
   /// Closes the socket and destroys the stream. Only when no exchange is running.
@@ -117,6 +138,19 @@ class HttpConnection {
   std::string last_error_;
   std::string worker_;
   bool worker_reported_ = false;
+  // The polled exchange in progress.
+  std::optional<http::response_parser<http::string_body>> parser_;
+  Exchange polled_;
+  bool polled_any_ = false;  ///< a byte of its answer has arrived
+  bool timestamps_ = true;   ///< the kernel timestamps arrivals on this socket
+  /// The socket of the polled path, released from Asio: its reactor watches
+  /// every socket it owns for input (edge-triggered), so an answer to a
+  /// socket it still owned would wake the prober even though nobody waits.
+  int raw_ = -1;
+  /// Hands the open plain socket over to the polled path (after an exchange).
+  void release_to_polled();
+  /// Takes the polled path's socket back into Asio (for exchange()).
+  void adopt_from_polled();
 };
 
 }  // namespace loopcanary::probes
