@@ -60,10 +60,14 @@ void Monitor::start() {
   scenario_work_.emplace(scenario_io_.get_executor());
   tick_timer_ = std::make_unique<net::steady_timer>(prober_io_);
   net::post(prober_io_, [this] {
-    for (auto& [target, runner] : runners_) runner->start();
-    next_tick_ = probes::Clock::now() + kTick;
-    last_lag_publish_ = probes::Clock::now();
-    schedule_tick();
+    const probes::TimePoint now = probes::Clock::now();
+    for (auto& [target, runner] : runners_) {
+      runner->on_wake([this](probes::TimePoint at) { woke(at); });
+      runner->start();
+    }
+    next_tick_ = now + kTick;
+    last_lag_publish_ = now;
+    arm_timer(now);
   });
   prober_thread_ = std::thread([this] { prober_io_.run(); });
   scenario_thread_ = std::thread([this] { scenario_io_.run(); });
@@ -98,18 +102,39 @@ void Monitor::stop() {
   wait(scenario_thread_, scenario_io_, deadline);
 }
 
-void Monitor::schedule_tick() {
-  tick_timer_->expires_at(next_tick_);
-  tick_timer_->async_wait([this](const boost::system::error_code& ec) {
-    if (ec || stopped_) return;
-    on_tick();
-    schedule_tick();
+void Monitor::woke(probes::TimePoint now) {
+  if (stopped_) return;
+  for (auto& [target, runner] : runners_) runner->send_early(now, kBatch);
+  if (now >= next_tick_) on_tick(now);
+  arm_timer(now);
+}
+
+void Monitor::arm_timer(probes::TimePoint now) {
+  bool in_flight = false;
+  for (const auto& [target, runner] : runners_) in_flight = in_flight || runner->in_flight() > 0;
+  // A probe in flight may be a stall in progress: evaluate soon even if
+  // nothing wakes the prober. Otherwise only time itself changes the signals
+  // (windows age, a finding clears, warm-up ends): once a second will do.
+  probes::TimePoint at = in_flight ? next_tick_ + kSlack : next_tick_ - kTick + kIdle;
+  if (at < now) at = now;
+  if (at == timer_at_) return;
+  timer_at_ = at;
+  tick_timer_->expires_at(at);
+  tick_timer_->async_wait([this, at](const boost::system::error_code& ec) {
+    if (ec || stopped_ || at != timer_at_) return;  // re-armed meanwhile
+    const probes::TimePoint woke_at = probes::Clock::now();
+    // Only this timer's own lateness says how late the prober is; a wake-up
+    // that evaluates in passing was not meant for then.
+    lag_meter_.record(at, woke_at);
+    on_tick(woke_at);
+    arm_timer(woke_at);
   });
 }
 
-void Monitor::on_tick() {
-  const probes::TimePoint now = probes::Clock::now();
-  lag_meter_.record(next_tick_, now);
+void Monitor::on_tick(probes::TimePoint now) {
+  // Answers that arrived since the last wake-up first (with the kernel's
+  // arrival times): a probe answered but not yet read is no stall.
+  for (auto& [target, runner] : runners_) runner->poll();
   const std::vector<probes::LagEpisode> episodes = lag_meter_.take_episodes();
   for (const auto& ep : episodes) {
     log::debug("prober late", {{"late_ms", std::round(seconds(ep.lateness()) * 10000) / 10}});
@@ -121,8 +146,7 @@ void Monitor::on_tick() {
     lag_max_second_ = Duration::zero();
     last_lag_publish_ = now;
   }
-  next_tick_ += kTick;
-  if (next_tick_ <= now) next_tick_ = now + kTick;  // after a freeze: no burst of ticks
+  next_tick_ = now + kTick;
 }
 
 std::vector<TargetSnapshot> Monitor::snapshot() const {

@@ -57,8 +57,18 @@ class Monitor {
   /// Removes the series of targets, canaries and routes that `next` no longer has.
   void remove_metrics_not_in(const config::Config& next);
 
-  /// The evaluation tick: entries into a worse status are seen this fast.
+  /// Evaluation: at most this often, at the first wake-up of the prober (a
+  /// canary's send, an answer) once due, so that it costs no wake-up of its
+  /// own while probes flow. Entries into a worse status are seen this fast.
   static constexpr auto kTick = std::chrono::milliseconds(25);
+  /// When nothing else wakes the prober, the evaluation timer does: this long
+  /// after the evaluation was due while a probe is in flight (a stall in
+  /// progress is still seen within kTick + kSlack), and kIdle otherwise.
+  static constexpr auto kSlack = std::chrono::milliseconds(25);
+  static constexpr auto kIdle = std::chrono::seconds(1);
+  /// A wake-up also sends the probes of other canaries planned within this
+  /// much after it (CanaryRunner::send_early): fewer wake-ups with many targets.
+  static constexpr auto kBatch = std::chrono::milliseconds(1);
 
  private:
   struct Scenario {
@@ -68,8 +78,11 @@ class Monitor {
     std::unique_ptr<probes::ScenarioDriver> driver;
   };
 
-  void schedule_tick();
-  void on_tick();
+  /// Every wake-up of the prober ends here: evaluates when due, and arms the
+  /// evaluation timer for when nothing else wakes the prober in time.
+  void woke(probes::TimePoint now);
+  void arm_timer(probes::TimePoint now);
+  void on_tick(probes::TimePoint now);
   void launch(const std::string& name);  // with mutex_ held
   void set_target_busy(std::size_t target, bool busy);
   void scenario_finished(const std::string& name, bool stopped);
@@ -90,7 +103,8 @@ class Monitor {
   std::map<std::string, Scenario> scenarios_;
   std::uint64_t scenario_serial_ = 0;
 
-  probes::TimePoint next_tick_{};
+  probes::TimePoint next_tick_{};  ///< when the next evaluation is due
+  probes::TimePoint timer_at_{};   ///< what the evaluation timer is armed for
   probes::TimePoint last_lag_publish_{};
   Duration lag_max_second_{};
 

@@ -31,6 +31,7 @@ CanaryRunner::CanaryRunner(net::io_context& io, const config::Target& target,
       last_rotation_(Clock::now()),
       slots_(canary_.keepalive ? canary_.connections : canary_.max_in_flight) {
   if (canary_.worker_id.configured()) spec_.worker_id = &canary_.worker_id;
+  spec_.polled = canary_.keepalive;
 }
 
 void CanaryRunner::start() { net::co_spawn(io_, schedule_loop(), net::detached); }
@@ -40,6 +41,8 @@ void CanaryRunner::stop() {
   timer_.cancel();
   for (auto& c : idle_) c->close();
   idle_.clear();
+  for (auto& p : polled_) p.connection->close();
+  polled_.clear();
   for (HttpConnection* c : live_) c->cancel();
 }
 
@@ -49,6 +52,20 @@ void CanaryRunner::set_busy(bool busy) {
     schedule_.set_interval(std::chrono::duration_cast<Duration>(interval), Clock::now());
     timer_.cancel();  // re-arm for the re-planned next probe
   });
+}
+
+void CanaryRunner::send_early(TimePoint now, Duration ahead) {
+  if (stopping_ || schedule_.interval() < 5 * ahead) return;
+  const TimePoint next = schedule_.peek();
+  // Due already: its own timer has expired and runs in this same wake-up.
+  if (next <= now || next > now + ahead) return;
+  schedule_.take();  // planned from the planned time, as ever: no drift
+  poll();
+  sink_.canary_scheduled(index_, now);
+  if (auto dropped = book_.admit(now, now)) emit(*dropped);
+  expire(now);
+  dispatch();
+  timer_.cancel();  // schedule_loop re-arms for the probe after this one
 }
 
 net::awaitable<void> CanaryRunner::schedule_loop() {
@@ -61,6 +78,7 @@ net::awaitable<void> CanaryRunner::schedule_loop() {
     const TimePoint now = Clock::now();
     if (ec == net::error::operation_aborted && now < schedule_.peek()) continue;  // re-planned
     lag_.record(deadline, now);
+    poll();
     // Open loop: every planned probe exists, however late we woke. A prober
     // frozen for a second issues the hundred probes it owes (they are
     // coalesced on the wire and marked unreliable by the signals).
@@ -71,6 +89,7 @@ net::awaitable<void> CanaryRunner::schedule_loop() {
     }
     expire(now);
     dispatch();
+    if (on_wake_) on_wake_(Clock::now());
   }
 }
 
@@ -107,12 +126,14 @@ bool CanaryRunner::renew_one(TimePoint now) {
       std::size_t same = 0;
       for (const auto& other : idle_) same += other->worker() == c.worker();
       for (const HttpConnection* other : live_) same += other->worker() == c.worker();
+      for (const auto& other : polled_) same += other.connection->worker() == c.worker();
       return same;
     };
     const auto shared = [&](const HttpConnection& c) { return same_worker(c) > 1; };
     bool any_shared = false;
     for (const auto& c : idle_) any_shared = any_shared || shared(*c);
     for (const HttpConnection* c : live_) any_shared = any_shared || shared(*c);
+    for (const auto& p : polled_) any_shared = any_shared || shared(*p.connection);
     if (any_shared) {
       victim = oldest(shared);
       if (victim == idle_.end()) return false;  // the shared ones are busy: later
@@ -154,44 +175,89 @@ void CanaryRunner::dispatch() {
   while (!stopping_ && book_.has_waiting() && active_ < slots_) {
     std::unique_ptr<HttpConnection> connection = next_connection(Clock::now());
     ++active_;
-    // Take the batch now, not when the coroutine first runs (co_spawn only
+    // Take the batch now, not when a coroutine first runs (co_spawn only
     // posts it): otherwise the same waiting probe keeps this loop spawning
     // until every slot is used, max_in_flight coroutines for one probe when
     // keepalive is off.
-    net::co_spawn(io_, request_loop(std::move(connection), book_.take(Clock::now())),
-                  net::detached);
+    send(std::move(connection), book_.take(Clock::now()));
+  }
+}
+
+void CanaryRunner::send(std::unique_ptr<HttpConnection> connection, ProbeBook::Batch batch) {
+  if (connection->can_poll()) {
+    TimePoint sent;
+    if (connection->send(spec_, sent)) {
+      sink_.canary_sent(index_, connection->id(), batch.oldest, batch.newest);
+      polled_.push_back({std::move(connection), batch});
+      return;
+    }
+    // Not sent (closed by the server while idle): the coroutine reconnects.
+  }
+  net::co_spawn(io_, request_loop(std::move(connection), batch), net::detached);
+}
+
+void CanaryRunner::poll() {
+  // finished() may send again on the same connection, appending to polled_:
+  // take the current list first.
+  std::vector<Polled> now = std::move(polled_);
+  polled_.clear();
+  for (Polled& p : now) {
+    if (stopping_) break;
+    Exchange result;
+    switch (p.connection->poll(spec_, p.batch.deadline, result)) {
+      case HttpConnection::Polled::waiting:
+        polled_.push_back(std::move(p));
+        break;
+      case HttpConnection::Polled::retry:
+        // The keep-alive race: the same request once more, on a fresh connection.
+        net::co_spawn(io_, request_loop(std::move(p.connection), p.batch), net::detached);
+        break;
+      case HttpConnection::Polled::done:
+        finished(std::move(p.connection), p.batch, result);
+        break;
+    }
+  }
+}
+
+void CanaryRunner::report(HttpConnection& connection, const ProbeBook::Batch& batch,
+                          const Exchange& result) {
+  if (result.outcome != Outcome::ok)
+    sink_.canary_error(index_, result.outcome, connection.last_error());
+  if (connection.worker_named()) sink_.canary_worker(index_, connection.id(), connection.worker());
+  expire(Clock::now());
+  for (const Sample& s : book_.complete(batch.id, result)) emit(s);
+}
+
+void CanaryRunner::finished(std::unique_ptr<HttpConnection> connection,
+                            const ProbeBook::Batch& batch, const Exchange& result) {
+  report(*connection, batch, result);
+  if (!connection->is_open()) {
+    // A connection is one worker's for its life: a reconnect is another
+    // connection, with an id of its own.
+    closed(*connection);
+    connection = open_connection();
+  }
+  if (book_.has_waiting()) {
+    send(std::move(connection), book_.take(Clock::now()));
+    return;
+  }
+  --active_;
+  if (canary_.keepalive && connection->is_open()) {
+    connection->idle_since = Clock::now();
+    idle_.push_back(std::move(connection));
   }
 }
 
 net::awaitable<void> CanaryRunner::request_loop(std::unique_ptr<HttpConnection> connection,
                                                 ProbeBook::Batch batch) {
-  while (!stopping_) {
-    live_.insert(connection.get());
-    sink_.canary_sent(index_, connection->id(), batch.oldest, batch.newest);
-    const Exchange result = co_await connection->exchange(endpoint_, spec_, batch.deadline);
-    live_.erase(connection.get());
-    if (stopping_) co_return;
-    if (result.outcome != Outcome::ok)
-      sink_.canary_error(index_, result.outcome, connection->last_error());
-    if (connection->worker_named()) {
-      sink_.canary_worker(index_, connection->id(), connection->worker());
-    }
-    expire(Clock::now());
-    for (const Sample& s : book_.complete(batch.id, result)) emit(s);
-    if (!connection->is_open()) {
-      // A connection is one worker's for its life: a reconnect is another
-      // connection, with an id of its own.
-      closed(*connection);
-      connection = open_connection();
-    }
-    if (!book_.has_waiting()) break;
-    batch = book_.take(Clock::now());
-  }
-  --active_;
-  if (!stopping_ && canary_.keepalive && connection->is_open()) {
-    connection->idle_since = Clock::now();
-    idle_.push_back(std::move(connection));
-  }
+  if (stopping_) co_return;
+  live_.insert(connection.get());
+  sink_.canary_sent(index_, connection->id(), batch.oldest, batch.newest);
+  const Exchange result = co_await connection->exchange(endpoint_, spec_, batch.deadline);
+  live_.erase(connection.get());
+  if (stopping_) co_return;
+  finished(std::move(connection), batch, result);
+  if (on_wake_) on_wake_(Clock::now());
 }
 
 void CanaryRunner::emit(const Sample& sample) { sink_.canary_sample(index_, sample); }
