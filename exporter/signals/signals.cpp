@@ -31,6 +31,7 @@ SignalSettings SignalSettings::from(const config::Global& global, const config::
   s.baseline_window = std::chrono::duration_cast<Duration>(global.baseline_window);
   s.baseline_refresh = std::chrono::duration_cast<Duration>(global.evaluation_interval);
   s.warmup = std::chrono::duration_cast<Duration>(global.warmup);
+  s.window_refresh = std::chrono::milliseconds(250);
   s.max_workers = 0;
   for (const auto& c : target.canaries) {
     if (c.worker_id.configured()) s.max_workers = std::max(s.max_workers, c.worker_id.max_workers);
@@ -204,6 +205,7 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
   const Duration lag = lag_within(s.intended, s.done);
   w.reliable = !w.dropped && outlasts_lag(s.done - s.intended, b, lag);
   if (!w.reliable) {
+    window_dirty_ = true;
     window_.push_back(w);
     return;
   }
@@ -281,11 +283,18 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
       for (auto& route : routes_) route.classify(s.intended, e, busy);
     }
   }
+  window_dirty_ = window_dirty_ || notable(w);
   window_.push_back(w);
+}
+
+bool TargetSignals::notable(const Settled& w) {
+  return !w.reliable || w.dropped || w.failed || w.warmup || w.partial_e > Duration::zero() ||
+         w.stall_e > Duration::zero();
 }
 
 void TargetSignals::refresh_baselines(TimePoint now) {
   last_baseline_refresh_ = now;
+  window_dirty_ = true;  // what counts as busy depends on ε
   for (History& h : history_) {
     if (h.ok.size() < kMinBaselineSamples) continue;
     std::vector<double> values;
@@ -315,7 +324,10 @@ void TargetSignals::prune(TimePoint now) {
   const TimePoint window_start = now - settings_.window;
   const TimePoint history_start = now - settings_.baseline_window;
   while (!scheduled_.empty() && scheduled_.front() < window_start) scheduled_.pop_front();
-  while (!window_.empty() && window_.front().t < window_start) window_.pop_front();
+  while (!window_.empty() && window_.front().t < window_start) {
+    window_dirty_ = window_dirty_ || notable(window_.front());
+    window_.pop_front();
+  }
   // Samples settle in intended order (see evaluate), so window_ is sorted.
   while (!stall_segments_.empty() && stall_segments_.front().second < window_start) {
     stall_segments_.pop_front();
@@ -440,31 +452,47 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
     }
   }
 
-  // Windowed statistics of settled samples.
-  std::vector<double> excess;
-  std::size_t busy = 0, answered = 0, failed = 0;
-  for (const Settled& w : window_) {
-    if (w.t < window_start) continue;
-    if (w.dropped) continue;
-    if (!w.reliable) {
-      ++v.unreliable;
-      continue;
+  // Windowed statistics of settled samples: recomputed when something
+  // notable entered or left the window, else at most every window_refresh
+  // (healthy samples move them slowly; this loop is the evaluation's cost).
+  if (window_dirty_ || !window_stats_at_ || now - *window_stats_at_ >= settings_.window_refresh) {
+    window_dirty_ = false;
+    window_stats_at_ = now;
+    WindowStats st;
+    std::vector<double> excess;
+    excess.reserve(window_.size());
+    for (const Settled& w : window_) {
+      if (w.t < window_start) continue;
+      if (w.dropped) continue;
+      if (!w.reliable) {
+        ++st.unreliable;
+        continue;
+      }
+      ++st.evidence;
+      ++st.answered;
+      st.failed += w.failed;
+      if (!w.meaningful || w.warmup) continue;
+      excess.push_back(seconds(w.e));
+      if (w.stall_e > settings_.stall_threshold) st.stall_max = std::max(st.stall_max, w.stall_e);
+      st.partial_stall_max = std::max(st.partial_stall_max, w.partial_e);
+      const CanaryView& c = v.canaries[w.canary];
+      st.busy += w.e > (c.baseline ? c.epsilon : settings_.stall_threshold);
     }
-    ++v.evidence;
-    ++answered;
-    failed += w.failed;
-    if (!w.meaningful || w.warmup) continue;
-    excess.push_back(seconds(w.e));
-    if (w.stall_e > settings_.stall_threshold) v.stall_max = std::max(v.stall_max, w.stall_e);
-    v.partial_stall_max = std::max(v.partial_stall_max, w.partial_e);
-    const CanaryView& c = v.canaries[w.canary];
-    busy += w.e > (c.baseline ? c.epsilon : settings_.stall_threshold);
+    st.meaningful = excess.size();
+    if (!excess.empty()) st.lag_p99 = from_seconds(*quantile(excess, 0.99));
+    window_stats_ = st;
   }
+  const WindowStats& st = window_stats_;
+  v.unreliable += st.unreliable;
+  v.evidence += st.evidence;
+  v.stall_max = st.stall_max;
+  v.partial_stall_max = st.partial_stall_max;
+  const std::size_t answered = st.answered, failed = st.failed;
   if (stalling) v.stall_max = std::max(v.stall_max, v.stall_in_progress);
   v.partial_stall_max = std::max(v.partial_stall_max, v.partial_stall_in_progress);
-  if (!excess.empty()) {
-    v.busy_ratio = static_cast<double>(busy) / static_cast<double>(excess.size());
-    v.lag_p99 = from_seconds(*quantile(excess, 0.99));
+  if (st.meaningful > 0) {
+    v.busy_ratio = static_cast<double>(st.busy) / static_cast<double>(st.meaningful);
+    v.lag_p99 = *st.lag_p99;
   }
   if (answered) v.failure_ratio = static_cast<double>(failed) / static_cast<double>(answered);
   v.expected = scheduled_.size();

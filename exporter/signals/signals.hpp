@@ -32,6 +32,11 @@ struct SignalSettings {
   Duration warmup{};
   /// Distinct worker ids kept (canary.worker_id); later ones count as "other".
   std::size_t max_workers = 16;
+  /// The statistics over the window's settled samples (busy ratio, lag p99,
+  /// the largest stall, evidence) are recomputed at most this often while
+  /// only healthy samples settle; at once when a stall, a failure or an
+  /// unreliable sample enters or leaves the window. 0: every evaluation.
+  Duration window_refresh{};
 
   static SignalSettings from(const config::Global& global, const config::Target& target);
 };
@@ -203,6 +208,17 @@ class TargetSignals {
   std::multimap<TimePoint, Pending> pending_;
   std::deque<TimePoint> scheduled_;
   std::deque<Settled> window_;
+  /// What evaluate() last computed over window_ (see SignalSettings::window_refresh).
+  struct WindowStats {
+    std::size_t unreliable = 0, evidence = 0, answered = 0, failed = 0, busy = 0, meaningful = 0;
+    Duration stall_max{};
+    Duration partial_stall_max{};
+    std::optional<Duration> lag_p99;
+  };
+  WindowStats window_stats_;
+  std::optional<TimePoint> window_stats_at_;
+  bool window_dirty_ = true;  ///< a notable sample entered or left window_
+  static bool notable(const Settled& w);
   std::deque<LagEpisode> lag_episodes_;
   std::optional<TimePoint> last_baseline_refresh_;
   std::optional<TimePoint> last_route_refresh_;

@@ -688,3 +688,42 @@ TEST_CASE("failure ratio is the share of answered probes in W that failed", "[si
   CHECK(v.failure_ratio == Approx(0.1));
   CHECK(v.consecutive_failures == 0);
 }
+
+TEST_CASE("window statistics refreshed every 250 ms: stalls exact at once, the rest never staler",
+          "[signals][window]") {
+  // Two blocks, a failure-free healthy stretch between, evaluated every 25 ms
+  // both exactly (window_refresh 0) and as the monitor does (250 ms).
+  const Loop loop = Loop{}.block(B, 600ms).block(B + 4s, 120ms);
+  const std::vector<Probe> probes = loop.probes(every(T, t0, B + 8s));
+  auto views = [&](Duration refresh) {
+    SignalSettings s = settings();
+    s.window_refresh = refresh;
+    TargetSignals signals(s, 1, {});
+    Feed feed(signals);
+    feed.add(probes);
+    std::vector<TargetView> out;
+    feed.at(t0);
+    feed.run(B + 8s, 25ms, [&](const TargetView& v) { out.push_back(v); });
+    return out;
+  };
+  const std::vector<TargetView> exact = views(Duration::zero());
+  const std::vector<TargetView> cached = views(250ms);
+  REQUIRE(exact.size() == cached.size());
+  for (std::size_t i = 0; i < exact.size(); ++i) {
+    CAPTURE(i, ms(exact[i].at - t0));
+    // What decides a stall and its status is exact at every evaluation.
+    CHECK(cached[i].stall_max == exact[i].stall_max);
+    CHECK(cached[i].stall_in_progress == exact[i].stall_in_progress);
+    CHECK(cached[i].stall_seconds_total == exact[i].stall_seconds_total);
+    CHECK(cached[i].stalls_total == exact[i].stalls_total);
+    CHECK(cached[i].stall_ratio == exact[i].stall_ratio);
+    // The slow statistics equal an exact view of at most 250 ms before.
+    bool seen = false;
+    for (std::size_t k = i + 1; k-- > 0 && exact[i].at - exact[k].at <= 250ms;) {
+      seen = seen ||
+             (cached[i].lag_p99 == exact[k].lag_p99 && cached[i].busy_ratio == exact[k].busy_ratio);
+    }
+    CHECK(seen);
+  }
+  CHECK(exact.back().stalls_total == 2);
+}
