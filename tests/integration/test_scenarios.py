@@ -3,6 +3,7 @@ queue amplification, executor capacity — against the real demo app, plus the
 admin API and `init` (the audit command: tests/integration/test_audit*.py)."""
 
 import json
+import sys
 import os
 import subprocess
 import time
@@ -10,10 +11,14 @@ import unittest
 
 from harness import BINARY, DemoApp, Loopcanary, Workdir, canary_config, wait_for
 
+# /sync holds one of anyio's 40 threads for 250 ms: at concurrency 64 that is
+# 160 requests/s, well under what one Python process serves on a busy 2-core
+# machine (at 100 ms, 400/s, the GIL rather than the pool capped throughput
+# now and then, and the capacity read 33 instead of 40).
 ROUTES = """\
       - { name: agent, path: "/agent?ms=200" }
       - { name: io, path: "/io?ms=200" }
-      - { name: sync, path: "/sync?ms=100" }
+      - { name: sync, path: "/sync?ms=250" }
 """
 
 SCENARIOS = """\
@@ -111,7 +116,11 @@ class ExecutorSaturation(unittest.TestCase):
                     route(st, "sync")["queue_amplification_ratio"],
                     finding(st, "executor_queue_amplification"),
                     finding(st, "event_loop_starvation"),
-                    st["status"]))
+                    # 64 concurrent sync requests on a 2-core machine can
+                    # starve loopcanary itself: then it says so (unknown,
+                    # prober_starved) rather than blame the app, as it should.
+                    "starved" if st["status"] == -1 and st["signals"]["prober_starved"]
+                    else st["status"]))
                 final = lc.target_status("demo")
                 sync = route(final, "sync")
                 self.assertIsNotNone(sync["executor_capacity_estimate"])
@@ -123,8 +132,12 @@ class ExecutorSaturation(unittest.TestCase):
                                 "finding executor_queue_amplification")
                 self.assertFalse(any(s for _, _, _, s, _ in samples),
                                  "a saturated thread pool is not event-loop starvation")
-                self.assertTrue(all(st in (0, 1) for *_, st in samples),
-                                f"statuses {sorted(set(st for *_, st in samples))}")
+                self.assertTrue(all(st in (0, 1, "starved") for *_, st in samples),
+                                f"statuses {sorted(set(str(st) for *_, st in samples))}")
+                starved = sum(st == "starved" for *_, st in samples)
+                if starved:
+                    print(f"\n{starved} of {len(samples)} reads unknown with prober_starved",
+                          file=sys.stderr)
                 # The inside truth agrees: the limiter had 40 tokens, all borrowed at the top.
                 self.assertEqual(app.truth()["thread_limiter"]["total"], 40)
                 m = lc.metrics()
