@@ -63,7 +63,7 @@ class Server:
     def __init__(self, workdir, server, workers=4):
         self.app = h.DemoApp(workdir, workers=workers, server=server)
         self.pids = self.app.pids()
-        self.lc = h.Loopcanary(workdir, config(self.app.url, renew="250ms"))
+        self.lc = h.Loopcanary(workdir, config(self.app.url))
 
     def wait_ready(self):
         """Healthy (past warm-up), with probe connections to two workers at
@@ -268,7 +268,7 @@ class Coverage(unittest.TestCase):
     connection, and not evenly: the time to reach every worker is heavy-tailed
     and proportional to renew_connections. A pool of as many connections as
     workers (the sizing docs/configuration.md advises), renewed every 250 ms
-    (the advice for 4 or more workers): every worker is probed within a
+    (four times the default, to keep the test short): every worker is probed within a
     bounded time, measured in worker-id mode. The measured times, at 1 s and
     250 ms, are in docs/design.md."""
 
