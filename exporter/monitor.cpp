@@ -104,6 +104,13 @@ void Monitor::stop() {
 
 void Monitor::woke(probes::TimePoint now) {
   if (stopped_) return;
+  // The evaluation timer was due and has not fired: something else ran first,
+  // so the prober is late for it by this much. Say so before anything is
+  // evaluated: an answer read by a coroutine after the prober was frozen
+  // (CPU throttling) is timed late, and only a known lag makes it unreliable
+  // rather than a stall of the target. (The 40 Hz tick used to catch every
+  // freeze longer than 25 ms this way; now this timer is the sentinel.)
+  if (timer_at_ != probes::TimePoint{} && now > timer_at_) lag_meter_.record(timer_at_, now);
   for (auto& [target, runner] : runners_) runner->send_early(now, kBatch);
   if (now >= next_tick_) on_tick(now);
   arm_timer(now);
