@@ -119,7 +119,8 @@ RulesFile parse_rules(const std::string& text) {
                   "runbook"})) {
         continue;
       }
-      const YAML::Node& t = it->second;
+      // A copy: `it->second` lives in the iterator's proxy, gone after this line.
+      const YAML::Node t = it->second;
       config::with(t, path, "unit", [&](const YAML::Node& n, const std::string& p) {
         if (auto s = r.scalar(n, p)) {
           bool ok = false;
