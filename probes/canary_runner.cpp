@@ -1,5 +1,6 @@
 #include "probes/canary_runner.hpp"
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -121,19 +122,19 @@ bool CanaryRunner::renew_one(TimePoint now) {
     // reaches goes, so a worker once sampled stays sampled. When every
     // connection reaches a worker of its own, the pool may be smaller than
     // the server: rotate the oldest, slowly, to find the others.
-    const auto same_worker = [&](const HttpConnection& c) {
-      if (c.worker().empty()) return std::size_t{0};
-      std::size_t same = 0;
-      for (const auto& other : idle_) same += other->worker() == c.worker();
-      for (const HttpConnection* other : live_) same += other->worker() == c.worker();
-      for (const auto& other : polled_) same += other.connection->worker() == c.worker();
-      return same;
+    // Every open connection of the pool: idle, on a coroutine, or polled.
+    std::vector<const HttpConnection*> all;
+    for (const auto& c : idle_) all.push_back(c.get());
+    for (const HttpConnection* c : live_) all.push_back(c);
+    for (const auto& p : polled_) all.push_back(p.connection.get());
+    const auto shared = [&](const HttpConnection& c) {
+      return !c.worker().empty() &&
+             std::count_if(all.begin(), all.end(), [&](const HttpConnection* other) {
+               return other->worker() == c.worker();
+             }) > 1;
     };
-    const auto shared = [&](const HttpConnection& c) { return same_worker(c) > 1; };
-    bool any_shared = false;
-    for (const auto& c : idle_) any_shared = any_shared || shared(*c);
-    for (const HttpConnection* c : live_) any_shared = any_shared || shared(*c);
-    for (const auto& p : polled_) any_shared = any_shared || shared(*p.connection);
+    const bool any_shared =
+        std::any_of(all.begin(), all.end(), [&](const HttpConnection* c) { return shared(*c); });
     if (any_shared) {
       victim = oldest(shared);
       if (victim == idle_.end()) return false;  // the shared ones are busy: later
