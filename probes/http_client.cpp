@@ -400,10 +400,12 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
                                             Exchange& out) {
   const int fd = raw_;
   boost::system::error_code ec;
+  bool stamped = false;  // the last chunk read carried the kernel's arrival time
   const auto finish = [&](Outcome outcome, TimePoint at) {
     polled_.outcome = outcome;
     if (polled_.first_byte == TimePoint{}) polled_.first_byte = at;
     polled_.done = at;
+    polled_.stamped = stamped;
     out = polled_;
     parser_.reset();
     return Polled::done;
@@ -425,6 +427,7 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
       last_error_ = n == 0 ? "the server closed the connection" : std::strerror(errno);
       close();
       if (before_answer) return Polled::retry;  // the keep-alive race, as in exchange()
+      stamped = false;
       return finish(Outcome::reset, Clock::now());
     }
     TimePoint arrived{};
@@ -435,7 +438,8 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
         arrived = steady_from_realtime(ts);
       }
     }
-    if (arrived == TimePoint{}) {
+    stamped = arrived != TimePoint{};
+    if (!stamped) {
       // No kernel time: this answer is timed when read, and the connection
       // leaves the polled path.
       arrived = Clock::now();
@@ -479,6 +483,7 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
   if (Clock::now() >= deadline) {
     last_error_ = "no answer before the timeout";
     close();
+    stamped = false;
     return finish(Outcome::timeout, deadline);
   }
   return Polled::waiting;

@@ -62,6 +62,7 @@ std::vector<Sample> ProbeBook::complete(std::uint64_t batch, const Exchange& res
       s.outcome = Outcome::timeout;
       s.done = p.intended + settings_.timeout;
     }
+    s.stamped = result.stamped && s.done == result.done;
     samples.push_back(s);
   }
   std::erase_if(probes_, [batch](const Probe& p) { return p.batch == batch; });

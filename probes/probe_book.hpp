@@ -17,6 +17,9 @@ struct Exchange {
   TimePoint first_byte{};
   TimePoint done{};
   std::uint32_t connection_id = 0;
+  /// `done` is when the kernel received the answer (SO_TIMESTAMPNS), not
+  /// when the prober read it: a late read did not delay it.
+  bool stamped = false;
   // Trivially destructible on purpose: gcc 12 destroys the result of a
   // co_await twice when it owns memory (a std::string here crashed).
 };

@@ -58,6 +58,9 @@ struct Sample {
   std::uint32_t connection_id = 0;
   /// Shared its request with older queued probes (see ProbeBook).
   bool coalesced = false;
+  /// `done` is the kernel's arrival time of the answer: the prober's own lag
+  /// after `sent` cannot have delayed it.
+  bool stamped = false;
 
   Duration latency() const { return done - intended; }
 };

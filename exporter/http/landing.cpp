@@ -92,6 +92,8 @@ std::string_view finding_meaning(std::size_t finding) {
       return "canary probes fail";
     case Finding::prober_starved:
       return "loopcanary itself was starved of CPU: its numbers are not the target's";
+    case Finding::worker_stall:
+      return "one worker's event loop stalled while the others answered";
   }
   return "";
 }

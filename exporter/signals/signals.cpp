@@ -200,9 +200,10 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
   // The prober's own lag within [t_i, r_i] may have delayed the send or the
   // reading of the answer by as much. A sample it could explain is
   // unreliable; one that outlasts it (a 3 s stall across a 6 ms hiccup) keeps
-  // its evidence, with the lag taken off its latency.
+  // its evidence, with the lag taken off its latency. An answer the kernel
+  // timed on arrival was not read late: only lag before its send counts.
   const Duration b = baseline_of(p.canary);
-  const Duration lag = lag_within(s.intended, s.done);
+  const Duration lag = lag_within(s.intended, s.stamped ? s.sent : s.done);
   w.reliable = !w.dropped && outlasts_lag(s.done - s.intended, b, lag);
   if (!w.reliable) {
     window_dirty_ = true;
@@ -243,7 +244,8 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
     // single lost request is not a stall; a blocked loop answers no later
     // probe before the block ends, so real stalls are not shortened.
     const TimePoint answered = overtaken_at ? std::min(s.done, *overtaken_at) : s.done;
-    const TimePoint end = answered - lag_within(s.intended, answered);
+    const bool own_stamp = s.stamped && answered == s.done;
+    const TimePoint end = answered - (own_stamp ? lag : lag_within(s.intended, answered));
     w.stall_e = std::max(Duration::zero(), end - s.intended - b);
     const bool stalled = w.stall_e > settings_.stall_threshold;
     if (stalled) {

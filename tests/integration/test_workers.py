@@ -141,7 +141,9 @@ class OneWorkerBlocked:
         print(f"\n{self.server}: worker {pid} blocked {block_ms} ms, could not serve "
               f"{could_not_serve * 1000:.0f} ms; partial stall {partial * 1000:.0f} ms, "
               f"episodes +{delta('loopcanary_partial_stalls_total'):.0f}, whole-service stall "
-              f"+{delta('loopcanary_stall_seconds_total') * 1000:.0f} ms", file=sys.stderr)
+              f"+{delta('loopcanary_stall_seconds_total') * 1000:.0f} ms; prober late "
+              f"{max(t['signals']['prober_lag_in_window_seconds'] for _, _, t in statuses) * 1000:.0f} ms in a window",
+              file=sys.stderr)
         self.assertAlmostEqual(partial, could_not_serve, delta=TOLERANCE)
         self.assertEqual(delta("loopcanary_partial_stalls_total"), 1, "one block, one episode")
         self.assertLess(delta("loopcanary_stall_seconds_total"), 0.01,

@@ -144,6 +144,7 @@ TEST_CASE("a polled answer is timed when the kernel received it, not when it was
   CHECK(ms(out.done - out.sent) >= 29.0);
   CHECK(ms(out.done - out.sent) < 100.0);  // not the 150 ms until it was read
   CHECK(out.first_byte <= out.done);
+  CHECK(out.stamped);  // so the signals know a late read did not delay it
 }
 
 TEST_CASE("a polled request with no answer by its deadline is a timeout at the deadline",
@@ -159,6 +160,7 @@ TEST_CASE("a polled request with no answer by its deadline is a timeout at the d
   REQUIRE(c.poll_until_done(deadline, out) == HttpConnection::Polled::done);
   CHECK(out.outcome == Outcome::timeout);
   CHECK(out.done == deadline);
+  CHECK_FALSE(out.stamped);             // the deadline, not an arrival
   CHECK_FALSE(c.connection.is_open());  // a late answer must not be taken for the next one
 }
 

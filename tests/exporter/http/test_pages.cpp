@@ -2,6 +2,8 @@
 // landing page (escaped; status timeline, findings with memory, failure
 // reasons, time charts with log scales and gaps).
 
+#include <fmt/format.h>
+
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <functional>
@@ -288,6 +290,23 @@ TEST_CASE("the landing page: status with its meaning, evidence in human units, s
     CAPTURE((*it)[1].str());
     CHECK((*it)[1].str().rfind("/", 0) == 0);  // this server's own pages only
     CHECK((*it)[1].str().rfind("//", 0) != 0);
+  }
+}
+
+TEST_CASE("every finding on the landing page says what it means", "[landing]") {
+  for (std::size_t i = 0; i < kFindingCount; ++i) {
+    CAPTURE(kFindingNames[i]);
+    TargetSnapshot s = with_history(10, [](std::size_t, HistoryPoint&) {});
+    s.memory[i].state = FindingState::holding;
+    s.memory[i].since = s.memory[i].last_held = s.taken_at;
+    const std::string html = landing_page({s}, {}, true);
+    const std::string row =
+        fmt::format(R"(data-finding="{}" data-state="holding"><td><code>{}</code>)"
+                    R"(<div class="muted">)",
+                    kFindingNames[i], kFindingNames[i]);
+    const auto at = html.find(row);
+    REQUIRE(at != std::string::npos);
+    CHECK(html.compare(at + row.size(), 6, "</div>") != 0);  // not an empty meaning
   }
 }
 

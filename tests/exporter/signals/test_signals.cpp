@@ -541,6 +541,40 @@ TEST_CASE("a long stall keeps its evidence across a short prober hiccup", "[sign
   CHECK(v.prober_starved == false);
 }
 
+TEST_CASE("an answer timed by the kernel loses only the lag before its send",
+          "[signals][prober_lag]") {
+  // A 3 s block; the prober froze for 100 ms 1.2 s into it, and once more
+  // for 40 ms as the block ended. Answers timed by the kernel on arrival
+  // (the polled path) were not read late: a probe stuck across the freezes
+  // keeps its whole wait, and the stall is measured as without them. The
+  // probes due during a freeze went out when it ended: that much of their
+  // wait was the prober's, and they say so.
+  const Duration D = 3s;
+  const std::pair<TimePoint, TimePoint> freezes[] = {{B + 1200ms, B + 1300ms},
+                                                     {B + D - 20ms, B + D + 20ms}};
+  std::vector<Probe> probes = Loop{}.block(B, D).probes(every(T, t0, B + 6s));
+  for (Probe& p : probes) {
+    p.stamped = true;
+    for (const auto& [from, to] : freezes) {
+      if (p.intended >= from && p.intended < to) {
+        p.sent = to;
+        p.done = std::max(p.done, to + b);  // a block that had ended answers at once
+      }
+    }
+  }
+  Target target(Loop{});
+  target.probe(probes);
+  for (const auto& [from, to] : freezes) target.feed.lag({from, to});
+  target.warm_up();
+  const TargetView v = target.run(B + 6s);
+  CHECK(v.stalls_total == 1);
+  CHECK(v.stall_seconds_total == Approx(reference_stall(probes)).margin(1e-9));
+  CHECK(v.stall_seconds_total == Approx(seconds(D)).margin(seconds(T + 2ms)));
+  CHECK(v.prober_lag_in_window == 140ms);
+  // Only the four sent late after the block, whose whole wait was the prober's.
+  CHECK(v.unreliable == 4);
+}
+
 TEST_CASE("a short stall the prober's own freeze could explain is unreliable, not a stall",
           "[signals][prober_lag]") {
   // Probes waited 80 ms around a 30 ms freeze of the prober: more than θ,

@@ -42,6 +42,8 @@ struct Probe {
   Outcome outcome = Outcome::ok;
   std::size_t canary = 0;
   std::uint32_t connection = 0;  ///< the connection it went out on (0: not said)
+  TimePoint sent{};              ///< when it went out (unset: at t_i)
+  bool stamped = false;          ///< r_i is the kernel's arrival time
 
   Duration latency() const { return done - intended; }
 };
@@ -49,9 +51,10 @@ struct Probe {
 inline Sample sample_of(const Probe& p) {
   Sample s;
   s.intended = p.intended;
-  s.sent = p.intended;
+  s.sent = p.sent == TimePoint{} ? p.intended : p.sent;
   s.first_byte = p.done;
   s.done = p.done;
+  s.stamped = p.stamped;
   s.outcome = p.outcome;
   s.status = p.outcome == Outcome::ok ? 200 : 0;
   s.connection_id = p.connection;
