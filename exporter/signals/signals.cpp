@@ -1,6 +1,7 @@
 #include "exporter/signals/signals.hpp"
 
 #include <algorithm>
+#include <functional>
 
 #include "exporter/signals/stats.hpp"
 
@@ -32,6 +33,11 @@ SignalSettings SignalSettings::from(const config::Global& global, const config::
   s.baseline_refresh = std::chrono::duration_cast<Duration>(global.evaluation_interval);
   s.warmup = std::chrono::duration_cast<Duration>(global.warmup);
   s.window_refresh = std::chrono::milliseconds(250);
+  // Each target refreshes its baselines at its own moment of the second:
+  // fifty targets refreshing in one evaluation kept the prober busy 3–18 ms
+  // once a second, and it called itself late for it.
+  s.baseline_phase =
+      s.baseline_refresh * static_cast<long>(std::hash<std::string>{}(target.name) % 1000) / 1000;
   s.max_workers = 0;
   for (const auto& c : target.canaries) {
     if (c.worker_id.configured()) s.max_workers = std::max(s.max_workers, c.worker_id.max_workers);
@@ -160,12 +166,40 @@ void TargetSignals::route_step(std::size_t route, int concurrency, TimePoint at)
 
 void TargetSignals::route_idle(std::size_t route, TimePoint at) { routes_.at(route).idle(at); }
 
-void TargetSignals::prober_lag(const LagEpisode& episode) { lag_episodes_.push_back(episode); }
+void TargetSignals::prober_lag(const LagEpisode& episode) {
+  // Every timer that woke late reports its own episode: after one freeze of
+  // the prober each canary's timer (fifty, with fifty targets) reports the
+  // same stretch, and summed they made one 20 ms freeze 1 s of lag — the
+  // prober called itself starved for a window. Kept as a union instead,
+  // disjoint and in order, so that a freeze counts once and lag_within()
+  // looks only at the episodes that ended after `from`.
+  LagEpisode merged = episode;
+  auto first =
+      std::partition_point(lag_episodes_.begin(), lag_episodes_.end(),
+                           [&](const LagEpisode& ep) { return ep.woke < merged.expected; });
+  auto last = first;
+  for (; last != lag_episodes_.end() && last->expected <= episode.woke; ++last) {
+    merged.expected = std::min(merged.expected, last->expected);
+    merged.woke = std::max(merged.woke, last->woke);
+  }
+  lag_episodes_.insert(lag_episodes_.erase(first, last), merged);
+}
 
 Duration TargetSignals::lag_within(TimePoint from, TimePoint to) const {
+  // Called for every sample settled: the whole history of episodes (a
+  // baseline window's worth) is too many to walk each time.
   Duration lag{};
-  for (const LagEpisode& ep : lag_episodes_) lag += overlap(ep.expected, ep.woke, from, to);
+  auto it = std::partition_point(lag_episodes_.begin(), lag_episodes_.end(),
+                                 [from](const LagEpisode& ep) { return ep.woke <= from; });
+  for (; it != lag_episodes_.end(); ++it) lag += overlap(it->expected, it->woke, from, to);
   return lag;
+}
+
+Duration TargetSignals::lag_of(const Sample& s) const {
+  // The prober's own lag within [t_i, r_i] may have delayed the send or the
+  // reading of the answer by as much. An answer the kernel timed on arrival
+  // was not read late: only the lag before its send counts.
+  return lag_within(s.intended, s.stamped ? s.sent : s.done);
 }
 
 bool TargetSignals::outlasts_lag(Duration took, Duration b, Duration lag) const {
@@ -197,13 +231,11 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
   w.warmup = in_warmup(s.intended);
   w.dropped = s.outcome == Outcome::dropped;
   w.failed = !w.dropped && s.outcome != Outcome::ok;
-  // The prober's own lag within [t_i, r_i] may have delayed the send or the
-  // reading of the answer by as much. A sample it could explain is
-  // unreliable; one that outlasts it (a 3 s stall across a 6 ms hiccup) keeps
-  // its evidence, with the lag taken off its latency. An answer the kernel
-  // timed on arrival was not read late: only lag before its send counts.
+  // A sample its prober's lag could explain is unreliable; one that outlasts
+  // it (a 3 s stall across a 6 ms hiccup) keeps its evidence, with the lag
+  // taken off its latency.
   const Duration b = baseline_of(p.canary);
-  const Duration lag = lag_within(s.intended, s.stamped ? s.sent : s.done);
+  const Duration lag = lag_of(s);
   w.reliable = !w.dropped && outlasts_lag(s.done - s.intended, b, lag);
   if (!w.reliable) {
     window_dirty_ = true;
@@ -289,13 +321,15 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
   window_.push_back(w);
 }
 
-bool TargetSignals::notable(const Settled& w) {
+bool TargetSignals::notable(const Settled& w) const {
+  // stall_e is above zero for every answer slower than the baseline (half
+  // of them): only a stall (> θ) moves what the window statistics report.
   return !w.reliable || w.dropped || w.failed || w.warmup || w.partial_e > Duration::zero() ||
-         w.stall_e > Duration::zero();
+         w.stall_e > settings_.stall_threshold;
 }
 
 void TargetSignals::refresh_baselines(TimePoint now) {
-  last_baseline_refresh_ = now;
+  last_baseline_refresh_ = last_baseline_refresh_ ? now : now - settings_.baseline_phase;
   window_dirty_ = true;  // what counts as busy depends on ε
   for (History& h : history_) {
     if (h.ok.size() < kMinBaselineSamples) continue;
@@ -387,8 +421,12 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
     v.has_baseline = v.has_baseline && h.baseline.has_value();
   }
 
-  // The prober's own lateness in the window.
-  for (const LagEpisode& ep : lag_episodes_) {
+  // The prober's own lateness in the window (episodes are in order of waking).
+  for (auto it = std::partition_point(
+           lag_episodes_.begin(), lag_episodes_.end(),
+           [window_start](const LagEpisode& ep) { return ep.woke <= window_start; });
+       it != lag_episodes_.end(); ++it) {
+    const LagEpisode& ep = *it;
     const Duration in_window = overlap(ep.expected, ep.woke, window_start, now);
     if (in_window <= Duration::zero()) continue;
     v.prober_lag_in_window += in_window;
@@ -457,9 +495,13 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
   // Windowed statistics of settled samples: recomputed when something
   // notable entered or left the window, else at most every window_refresh
   // (healthy samples move them slowly; this loop is the evaluation's cost).
-  if (window_dirty_ || !window_stats_at_ || now - *window_stats_at_ >= settings_.window_refresh) {
+  // Until every canary has a baseline, at each evaluation: what is busy
+  // depends on the fastest answer so far.
+  if (window_dirty_ || !v.has_baseline || !window_stats_at_ ||
+      now - *window_stats_at_ >= settings_.window_refresh) {
     window_dirty_ = false;
     window_stats_at_ = now;
+    ++window_recomputes_;
     WindowStats st;
     std::vector<double> excess;
     excess.reserve(window_.size());
@@ -507,8 +549,7 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
   for (auto it = pending_.lower_bound(window_start); it != pending_.end(); ++it) {
     const Sample& s = it->second.sample;
     if (s.outcome == Outcome::dropped) continue;
-    if (!outlasts_lag(s.done - s.intended, baseline_of(it->second.canary),
-                      lag_within(s.intended, s.done))) {
+    if (!outlasts_lag(s.done - s.intended, baseline_of(it->second.canary), lag_of(s))) {
       ++v.unreliable;
     } else {
       ++v.evidence;

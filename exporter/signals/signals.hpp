@@ -27,6 +27,9 @@ struct SignalSettings {
   Duration stall_threshold = std::chrono::milliseconds(50);
   Duration baseline_window = std::chrono::seconds(60);
   Duration baseline_refresh = std::chrono::seconds(1);
+  /// The second refresh comes this much sooner than baseline_refresh after
+  /// the first: targets spread their refreshes over the period.
+  Duration baseline_phase{};
   /// After the target's first answer (and after a restart) stalls are not
   /// counted for this long and the view says `warming_up`. 0: no warm-up.
   Duration warmup{};
@@ -132,6 +135,9 @@ class TargetSignals {
   /// Settles what can be settled and computes the view at `now`. The excess of
   /// every sample settled now is appended to `lag_observations` when given.
   TargetView evaluate(TimePoint now, std::vector<Duration>* lag_observations = nullptr);
+  /// How many evaluations recomputed the window statistics: the evaluation's
+  /// main cost, watched by a test.
+  std::size_t window_recomputes() const { return window_recomputes_; }
 
   static constexpr std::size_t kMinBaselineSamples = 10;
   /// Route signals move with whole requests, not with each tick: refresh them
@@ -183,6 +189,8 @@ class TargetSignals {
               std::vector<Duration>* lag_observations);
   /// How much of [from, to] the prober itself spent in lag episodes.
   Duration lag_within(TimePoint from, TimePoint to) const;
+  /// The lag that may have delayed sample `s`: see settle().
+  Duration lag_of(const Sample& s) const;
   /// Whether something that took `took` (beyond the baseline `b`) while the
   /// prober lagged for `lag` of it still tells of the target: no lag at all,
   /// or a lag that explains less than half of its excess over θ.
@@ -218,7 +226,8 @@ class TargetSignals {
   WindowStats window_stats_;
   std::optional<TimePoint> window_stats_at_;
   bool window_dirty_ = true;  ///< a notable sample entered or left window_
-  static bool notable(const Settled& w);
+  std::size_t window_recomputes_ = 0;
+  bool notable(const Settled& w) const;
   std::deque<LagEpisode> lag_episodes_;
   std::optional<TimePoint> last_baseline_refresh_;
   std::optional<TimePoint> last_route_refresh_;

@@ -494,6 +494,22 @@ TEST_CASE("prober starved: one freeze ≥ θ, or lateness adding up to 1 % of W"
   CHECK(v.prober_starved == c.starved);
 }
 
+TEST_CASE("one freeze that every canary's timer reports counts once", "[signals][prober_lag]") {
+  // Fifty canaries: a 20 ms freeze of the prober makes each of their timers
+  // wake late, each reporting its own episode of the same stretch.
+  TargetSignals signals(settings(), 1, {});
+  Feed feed(signals);
+  feed.add(Loop{}.probes(every(T, t0, t0 + 8s)));
+  const TimePoint at = t0 + 2s;
+  for (int i = 0; i < 50; ++i) feed.lag({at + i * 100us, at + 20ms});
+  feed.lag({at + 5s, at + 5s + 6ms});        // and another, later, on its own
+  feed.lag({at + 5s + 3ms, at + 5s + 8ms});  // overlapping it in part
+  const TargetView v = feed.run(t0 + 8s, 100ms);
+  CHECK(v.prober_lag_in_window == 28ms);
+  CHECK(v.prober_lag_worst == 20ms);
+  CHECK_FALSE(v.prober_starved);
+}
+
 TEST_CASE(
     "a stall in progress discounts the prober's own freezes, and starts after one that explains it",
     "[signals][prober_lag][in_progress]") {
@@ -760,4 +776,25 @@ TEST_CASE("window statistics refreshed every 250 ms: stalls exact at once, the r
     CHECK(seen);
   }
   CHECK(exact.back().stalls_total == 2);
+}
+
+TEST_CASE("healthy answers a little slower than the baseline leave the window statistics cached",
+          "[signals][window]") {
+  // Half the answers of a healthy target are slower than its baseline by a
+  // few µs: nothing the window statistics show changes, so they are
+  // recomputed every 250 ms, not at each of the 40 evaluations a second.
+  std::vector<Probe> probes = Loop{}.probes(every(T, t0, B + 10s));
+  for (std::size_t i = 0; i < probes.size(); ++i)
+    probes[i].done += std::chrono::microseconds(i % 7);
+  SignalSettings s = settings();
+  s.window_refresh = 250ms;
+  TargetSignals signals(s, 1, {});
+  Feed feed(signals);
+  feed.add(probes);
+  feed.at(t0);
+  feed.run(B, 25ms);
+  const std::size_t before = signals.window_recomputes();
+  const TargetView v = feed.run(B + 10s, 25ms);
+  CHECK(v.stalls_total == 0);
+  CHECK(signals.window_recomputes() - before <= 10s / 250ms + 1);
 }
