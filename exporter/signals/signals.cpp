@@ -167,12 +167,12 @@ void TargetSignals::route_step(std::size_t route, int concurrency, TimePoint at)
 void TargetSignals::route_idle(std::size_t route, TimePoint at) { routes_.at(route).idle(at); }
 
 void TargetSignals::prober_lag(const LagEpisode& episode) {
-  // Every timer that woke late reports its own episode: after one freeze of
-  // the prober each canary's timer (fifty, with fifty targets) reports the
-  // same stretch, and summed they made one 20 ms freeze 1 s of lag — the
-  // prober called itself starved for a window. Kept as a union instead,
-  // disjoint and in order, so that a freeze counts once and lag_within()
-  // looks only at the episodes that ended after `from`.
+  // Every timer that woke late reports its own episode. The meter merges
+  // those it collects between two evaluations; a freeze whose late timers
+  // are reported across evaluations (fifty canaries' timers, with fifty
+  // targets) was summed here, and the prober called itself starved for a
+  // window. Kept as a union, disjoint and in order, so that a freeze counts
+  // once and lag_within() looks only at the episodes that ended after `from`.
   LagEpisode merged = episode;
   auto first =
       std::partition_point(lag_episodes_.begin(), lag_episodes_.end(),
