@@ -400,8 +400,8 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
                                             Exchange& out) {
   const int fd = raw_;
   boost::system::error_code ec;
-  bool stamped = false;  // the last chunk read carried the kernel's arrival time
-  const auto finish = [&](Outcome outcome, TimePoint at) {
+  // `stamped`: `at` is the kernel's arrival time of the last chunk read.
+  const auto finish = [&](Outcome outcome, TimePoint at, bool stamped) {
     polled_.outcome = outcome;
     if (polled_.first_byte == TimePoint{}) polled_.first_byte = at;
     polled_.done = at;
@@ -427,8 +427,7 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
       last_error_ = n == 0 ? "the server closed the connection" : std::strerror(errno);
       close();
       if (before_answer) return Polled::retry;  // the keep-alive race, as in exchange()
-      stamped = false;
-      return finish(Outcome::reset, Clock::now());
+      return finish(Outcome::reset, Clock::now(), false);
     }
     TimePoint arrived{};
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
@@ -438,7 +437,7 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
         arrived = steady_from_realtime(ts);
       }
     }
-    stamped = arrived != TimePoint{};
+    const bool stamped = arrived != TimePoint{};
     if (!stamped) {
       // No kernel time: this answer is timed when read, and the connection
       // leaves the polled path.
@@ -458,7 +457,7 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
         const Stage stage = parser_->is_header_done() ? Stage::read_body : Stage::read_header;
         last_error_ = ec.message();
         close();
-        return finish(classify_error(ec, stage), arrived);
+        return finish(classify_error(ec, stage), arrived, stamped);
       }
       if (used == 0) break;
     }
@@ -475,7 +474,7 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
       }
       if (spec.worker_id && worker_.empty()) worker_ = worker_of(parser_->get(), *spec.worker_id);
       const bool keep_alive = parser_->keep_alive();
-      const Polled done = finish(outcome, arrived);
+      const Polled done = finish(outcome, arrived, stamped);
       if (!keep_alive) close();
       return done;
     }
@@ -483,8 +482,7 @@ HttpConnection::Polled HttpConnection::poll(const RequestSpec& spec, TimePoint d
   if (Clock::now() >= deadline) {
     last_error_ = "no answer before the timeout";
     close();
-    stamped = false;
-    return finish(Outcome::timeout, deadline);
+    return finish(Outcome::timeout, deadline, false);
   }
   return Polled::waiting;
 }

@@ -185,13 +185,18 @@ void TargetSignals::prober_lag(const LagEpisode& episode) {
   lag_episodes_.insert(lag_episodes_.erase(first, last), merged);
 }
 
+std::deque<LagEpisode>::const_iterator TargetSignals::episodes_after(TimePoint from) const {
+  // A baseline window's worth of episodes is too many to walk for every
+  // sample settled; they are disjoint and in order.
+  return std::partition_point(lag_episodes_.begin(), lag_episodes_.end(),
+                              [from](const LagEpisode& ep) { return ep.woke <= from; });
+}
+
 Duration TargetSignals::lag_within(TimePoint from, TimePoint to) const {
-  // Called for every sample settled: the whole history of episodes (a
-  // baseline window's worth) is too many to walk each time.
   Duration lag{};
-  auto it = std::partition_point(lag_episodes_.begin(), lag_episodes_.end(),
-                                 [from](const LagEpisode& ep) { return ep.woke <= from; });
-  for (; it != lag_episodes_.end(); ++it) lag += overlap(it->expected, it->woke, from, to);
+  for (auto it = episodes_after(from); it != lag_episodes_.end(); ++it) {
+    lag += overlap(it->expected, it->woke, from, to);
+  }
   return lag;
 }
 
@@ -421,16 +426,10 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
     v.has_baseline = v.has_baseline && h.baseline.has_value();
   }
 
-  // The prober's own lateness in the window (episodes are in order of waking).
-  for (auto it = std::partition_point(
-           lag_episodes_.begin(), lag_episodes_.end(),
-           [window_start](const LagEpisode& ep) { return ep.woke <= window_start; });
-       it != lag_episodes_.end(); ++it) {
-    const LagEpisode& ep = *it;
-    const Duration in_window = overlap(ep.expected, ep.woke, window_start, now);
-    if (in_window <= Duration::zero()) continue;
-    v.prober_lag_in_window += in_window;
-    v.prober_lag_worst = std::max(v.prober_lag_worst, ep.lateness());
+  // The prober's own lateness in the window.
+  v.prober_lag_in_window = lag_within(window_start, now);
+  for (auto it = episodes_after(window_start); it != lag_episodes_.end(); ++it) {
+    if (it->expected < now) v.prober_lag_worst = std::max(v.prober_lag_worst, it->lateness());
   }
   v.prober_starved = v.prober_lag_worst >= settings_.stall_threshold ||
                      seconds(v.prober_lag_in_window) >= kProberLagRatio * seconds(settings_.window);

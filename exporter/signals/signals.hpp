@@ -187,6 +187,8 @@ class TargetSignals {
   /// answered, if one was — the target was serving again by then.
   void settle(const Pending& p, std::optional<TimePoint> overtaken_at,
               std::vector<Duration>* lag_observations);
+  /// The first lag episode that ended after `from`.
+  std::deque<LagEpisode>::const_iterator episodes_after(TimePoint from) const;
   /// How much of [from, to] the prober itself spent in lag episodes.
   Duration lag_within(TimePoint from, TimePoint to) const;
   /// The lag that may have delayed sample `s`: see settle().
