@@ -56,6 +56,33 @@ def wait_for(condition, timeout, interval=0.05, message="condition"):
         time.sleep(interval)
 
 
+LEVELS = {"healthy": 0, "degraded": 1, "critical": 2, "unresponsive": 3}
+
+
+def starved(t):
+    """True when a target's status (from /api/v1/status) is unknown because
+    loopcanary said its own timers were late (prober_starved)."""
+    return t["status"] == -1 and t["signals"]["prober_starved"]
+
+
+def evidence_level(t, finding=None):
+    """The highest level at which a finding's evidence held in this status
+    read (every finding but prober_starved, or only `finding`); -1 when none
+    held. On a busy machine loopcanary withholds its verdict (status unknown,
+    prober_starved) but still measures and lists the evidence: a detection
+    test reads that instead of the status, and says how often it had to."""
+    held = [LEVELS.get(e["level"], -1) for f in t["findings"]
+            if f["finding"] != "prober_starved" and (finding is None or f["finding"] == finding)
+            for e in f["evidence"] if e["holds"]]
+    return max(held, default=-1)
+
+
+def judged_level(t, finding=None):
+    """The status, or while loopcanary was starved the level its evidence
+    held at (see evidence_level)."""
+    return evidence_level(t, finding) if starved(t) else t["status"]
+
+
 def http(method, url, body=None, timeout=5.0, headers=None):
     """Returns (status, body text, headers); never raises on HTTP error codes."""
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})

@@ -7,7 +7,8 @@ import sys
 import time
 import unittest
 
-from harness import DemoApp, Loopcanary, Workdir, canary_config, wait_for
+from harness import DemoApp, Loopcanary, Workdir, canary_config, judged_level, wait_for
+from harness import starved as is_starved
 
 INTERVAL_S = 0.010
 
@@ -102,7 +103,15 @@ class StatusDuringAndAfterBlocks(unittest.TestCase):
                 start = scheduled["now"] + 0.3
                 seen = watch_status(lc, until=start + 1.0)
                 block = app.wait_block_done(1, timeout=5)[-1]
-                during = [s for t, s, _ in seen if block["start"] < t < block["end"]]
+                # While loopcanary says it was itself starved (a busy
+                # machine) the status is unknown: the level its evidence held
+                # at is read instead, and said.
+                during = [judged_level(t) for at, _, t in seen if block["start"] < at < block["end"]]
+                starved_reads = sum(1 for at, _, t in seen
+                                    if block["start"] < at < block["end"] and is_starved(t))
+                if starved_reads:
+                    print(f"\n{starved_reads} of {len(during)} reads in the block unknown with "
+                          "prober_starved: their evidence read instead", file=sys.stderr)
                 self.assertTrue(during, "polled during the block")
                 self.assertIn(2, during, f"critical before the block ended; saw {during}")
                 self.assertNotIn(3, during, "600 ms is not unresponsive")

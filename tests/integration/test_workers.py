@@ -156,14 +156,27 @@ class OneWorkerBlocked:
         self.assertAlmostEqual(worker_partial, partial, delta=0.001, msg="attributed to its worker")
         return pid, statuses
 
+    @staticmethod
+    def levels(statuses):
+        """Each read's status, or while loopcanary said it was itself starved
+        (status unknown, prober_starved: a busy machine; CI once read that
+        through a whole 3 s block) the level its worker_stall evidence held
+        at: the verdict is withheld then, the measurement is not. Says how
+        many reads were judged that way."""
+        starved = sum(1 for _, _, t in statuses if h.starved(t))
+        if starved:
+            print(f"  {starved} of {len(statuses)} reads unknown with prober_starved: "
+                  "their worker_stall evidence read instead", file=sys.stderr)
+        return [(at, h.judged_level(t, "worker_stall"), t) for at, _, t in statuses]
+
     def test_600ms(self):
         _, statuses = self.check_block(600)
-        worst = max(st for _, st, _ in statuses)
+        worst = max(st for _, st, _ in self.levels(statuses))
         self.assertGreaterEqual(worst, 2, "a 600 ms worker stall reaches critical")
 
     def test_3s(self):
         pid, statuses = self.check_block(3000)
-        during = [(at, st, t) for at, st, t in statuses if at < 3.0]
+        during = [(at, st, t) for at, st, t in self.levels(statuses) if at < 3.0]
         critical = [at for at, st, _ in during if st >= 2]
         self.assertTrue(critical, f"critical before the 3 s block ended: {[st for _, st, _ in during]}")
         print(f"  critical {critical[0] * 1000:.0f} ms after the block began", file=sys.stderr)
