@@ -1,6 +1,5 @@
 #include "exporter/monitor.hpp"
 
-#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <cmath>
 #include <future>
@@ -66,12 +65,7 @@ void Monitor::start() {
       runner->on_wake([this](probes::TimePoint at) { woke(at); });
       runner->start();
     }
-    // Target i is due at i/N of the tick.
-    due_.resize(targets_.size());
-    for (std::size_t i = 0; i < due_.size(); ++i) {
-      due_[i] = now + kTick * static_cast<int>(i + 1) / static_cast<int>(due_.size());
-    }
-    next_tick_ = due_.empty() ? now + kTick : *std::min_element(due_.begin(), due_.end());
+    next_tick_ = now + kTick;
     last_lag_publish_ = now;
     arm_timer(now);
   });
@@ -145,33 +139,21 @@ void Monitor::arm_timer(probes::TimePoint now) {
 }
 
 void Monitor::on_tick(probes::TimePoint now) {
+  // Answers that arrived since the last wake-up first (with the kernel's
+  // arrival times): a probe answered but not yet read is no stall.
+  for (auto& [target, runner] : runners_) runner->poll();
   const std::vector<probes::LagEpisode> episodes = lag_meter_.take_episodes();
   for (const auto& ep : episodes) {
     log::debug("prober late", {{"late_ms", std::round(seconds(ep.lateness()) * 10000) / 10}});
   }
-  for (std::size_t i = 0; i < targets_.size(); ++i) {
-    if (now < due_[i]) {
-      // Every target hears of every freeze, evaluated now or not.
-      if (!episodes.empty()) targets_[i]->prober_lag(episodes);
-      continue;
-    }
-    // Answers that arrived since the last wake-up first (with the kernel's
-    // arrival times): a probe answered but not yet read is no stall.
-    for (auto& [target, runner] : runners_) {
-      if (target == i) runner->poll();
-    }
-    targets_[i]->tick(now, episodes);
-    // At its own moment of the tick again; after a long freeze, from now.
-    due_[i] += kTick;
-    if (due_[i] <= now) due_[i] = now + kTick;
-  }
+  for (auto& target : targets_) target->tick(now, episodes);
   lag_max_second_ = std::max(lag_max_second_, lag_meter_.take_max());
   if (now - last_lag_publish_ >= std::chrono::seconds(1)) {
     metrics_.prober_lag_gauge.Set(seconds(lag_max_second_));
     lag_max_second_ = Duration::zero();
     last_lag_publish_ = now;
   }
-  next_tick_ = due_.empty() ? now + kTick : *std::min_element(due_.begin(), due_.end());
+  next_tick_ = now + kTick;
 }
 
 std::vector<TargetSnapshot> Monitor::snapshot() const {

@@ -57,13 +57,9 @@ class Monitor {
   /// Removes the series of targets, canaries and routes that `next` no longer has.
   void remove_metrics_not_in(const config::Config& next);
 
-  /// Evaluation: each target at most this often, at the first wake-up of the
-  /// prober (a canary's send, an answer) once due, so that it costs no
-  /// wake-up of its own while probes flow. Entries into a worse status are
-  /// seen this fast. Targets are due at their own moment of the tick (spread
-  /// evenly), so that one wake-up evaluates a share of them, not all: with
-  /// 50 targets a pass over all of them took up to 5 ms, and the timers it
-  /// delayed made the prober call itself starved.
+  /// Evaluation: at most this often, at the first wake-up of the prober (a
+  /// canary's send, an answer) once due, so that it costs no wake-up of its
+  /// own while probes flow. Entries into a worse status are seen this fast.
   static constexpr auto kTick = std::chrono::milliseconds(25);
   /// When nothing else wakes the prober, the evaluation timer does: this long
   /// after the evaluation was due while a probe is in flight (a stall in
@@ -107,9 +103,8 @@ class Monitor {
   std::map<std::string, Scenario> scenarios_;
   std::uint64_t scenario_serial_ = 0;
 
-  std::vector<probes::TimePoint> due_;  ///< when each target's next evaluation is due
-  probes::TimePoint next_tick_{};       ///< the earliest of due_
-  probes::TimePoint timer_at_{};        ///< what the evaluation timer is armed for
+  probes::TimePoint next_tick_{};  ///< when the next evaluation is due
+  probes::TimePoint timer_at_{};   ///< what the evaluation timer is armed for
   probes::TimePoint last_lag_publish_{};
   Duration lag_max_second_{};
 

@@ -228,11 +228,6 @@ void TargetMonitor::set_canary_interval(std::size_t canary, config::Duration int
   canary_metrics_[canary].interval->Set(seconds(interval));
 }
 
-void TargetMonitor::prober_lag(const std::vector<probes::LagEpisode>& lag_episodes) {
-  std::lock_guard lock(mutex_);
-  for (const auto& ep : lag_episodes) signals_.prober_lag(ep);
-}
-
 void TargetMonitor::tick(probes::TimePoint now,
                          const std::vector<probes::LagEpisode>& lag_episodes) {
   std::unique_lock lock(mutex_);

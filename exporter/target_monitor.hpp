@@ -42,8 +42,6 @@ class TargetMonitor : public probes::ProbeSink {
 
   /// Settles samples, evaluates the signals and the status, updates metrics.
   void tick(probes::TimePoint now, const std::vector<probes::LagEpisode>& lag_episodes);
-  /// The prober's freezes, for a target not evaluated at this wake-up.
-  void prober_lag(const std::vector<probes::LagEpisode>& lag_episodes);
   void set_canary_interval(std::size_t canary, config::Duration interval);
 
   TargetSnapshot snapshot() const;
