@@ -1,9 +1,6 @@
 #include "exporter/metrics.hpp"
 
-#include <prometheus/text_serializer.h>
-
-#include <sstream>
-
+#include "exporter/exposition.hpp"
 #include "exporter/signals/status.hpp"
 
 namespace loopcanary::exporter {
@@ -127,9 +124,13 @@ Metrics::Metrics()
 }
 
 std::string Metrics::serialize() const {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, registry_->Collect());
-  return out.str();
+  std::string out;
+  // The exposition grows only with targets; last time's size saves the
+  // string's reallocations and copies (258 KB at 50 targets).
+  out.reserve(last_size_.load(std::memory_order_relaxed) + 4096);
+  write_text(registry_->Collect(), out);
+  last_size_.store(out.size(), std::memory_order_relaxed);
+  return out;
 }
 
 OptionalGauge::OptionalGauge(Family<Gauge>& family, Labels labels)

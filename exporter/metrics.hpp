@@ -7,6 +7,8 @@
 #include <prometheus/registry.h>
 
 #include <array>
+#include <atomic>
+#include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,6 +38,7 @@ class Metrics {
 
  private:
   std::shared_ptr<prometheus::Registry> registry_;
+  mutable std::atomic<std::size_t> last_size_{0};
 
  public:
   // Per canary {target, canary}.
