@@ -219,8 +219,16 @@ class TargetSignals {
   std::deque<TimePoint> scheduled_;
   std::deque<Settled> window_;
   /// What evaluate() last computed over window_ (see SignalSettings::window_refresh).
+  /// Counts over window_, kept as samples enter and leave it: exact at every
+  /// evaluation without the loop over the window.
+  struct WindowCounts {
+    std::size_t unreliable = 0, answered = 0, failed = 0;
+    void add(const Settled& w, int sign);
+  };
+  WindowCounts window_counts_;
+  void window_push(const Settled& w);
   struct WindowStats {
-    std::size_t unreliable = 0, evidence = 0, answered = 0, failed = 0, busy = 0, meaningful = 0;
+    std::size_t busy = 0, meaningful = 0;
     Duration stall_max{};
     Duration partial_stall_max{};
     std::optional<Duration> lag_p99;

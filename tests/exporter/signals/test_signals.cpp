@@ -798,3 +798,55 @@ TEST_CASE("healthy answers a little slower than the baseline leave the window st
   CHECK(v.stalls_total == 0);
   CHECK(signals.window_recomputes() - before <= 10s / 250ms + 1);
 }
+
+TEST_CASE("a late prober's untimed samples and failures are counted exactly without a recompute",
+          "[signals][window]") {
+  // A prober late by 6 ms every 40 ms (what 50 targets did on two cores)
+  // makes many samples unreliable, and a tenth of the answers fail. Neither
+  // moves the largest stall, so the window statistics stay on their 250 ms
+  // refresh; the counts that decide "missing evidence" and the failure ratio
+  // are exact at every evaluation all the same.
+  std::vector<Probe> probes = Loop{}.block(B + 3s, 300ms).probes(every(T, t0, B + 8s));
+  for (Probe& p : probes) {
+    if ((p.intended - t0) / T % 10 == 3) p.outcome = Outcome::bad_status;
+  }
+  std::vector<LagEpisode> lags;
+  // Each 0.5 ms into a probe's 1 ms answer: that answer cannot be timed.
+  for (TimePoint at = t0 + 3s + 500us; at < B + 8s; at += 40ms) lags.push_back({at, at + 6ms});
+  auto run = [&](Duration refresh, std::size_t* recomputes) {
+    SignalSettings s = settings();
+    s.window_refresh = refresh;
+    TargetSignals signals(s, 1, {});
+    Feed feed(signals);
+    feed.add(probes);
+    for (const LagEpisode& ep : lags) feed.lag(ep);
+    std::vector<TargetView> out;
+    feed.at(t0);
+    feed.run(B, 25ms);
+    const std::size_t before = signals.window_recomputes();
+    feed.run(B + 8s, 25ms, [&](const TargetView& v) { out.push_back(v); });
+    *recomputes = signals.window_recomputes() - before;
+    return out;
+  };
+  std::size_t exact_recomputes = 0, cached_recomputes = 0;
+  const std::vector<TargetView> exact = run(Duration::zero(), &exact_recomputes);
+  const std::vector<TargetView> cached = run(250ms, &cached_recomputes);
+  REQUIRE(exact.size() == cached.size());
+  std::size_t unreliable_seen = 0;
+  for (std::size_t i = 0; i < exact.size(); ++i) {
+    CAPTURE(i, ms(exact[i].at - t0));
+    CHECK(cached[i].unreliable == exact[i].unreliable);
+    CHECK(cached[i].evidence == exact[i].evidence);
+    CHECK(cached[i].failure_ratio == exact[i].failure_ratio);
+    CHECK(cached[i].stall_max == exact[i].stall_max);
+    CHECK(cached[i].stalls_total == exact[i].stalls_total);
+    unreliable_seen = std::max(unreliable_seen, exact[i].unreliable);
+  }
+  CHECK(unreliable_seen > 50);               // the premise: the lag did make samples untimed
+  CHECK(exact.back().failure_ratio > 0.05);  // and failures were in the window
+  CHECK(exact.back().stalls_total == 1);     // the block was seen through it
+  CHECK(exact_recomputes == exact.size());   // refresh 0: every evaluation
+  // 8 s / 250 ms = 32 refreshes, plus the block's samples entering (and
+  // leaving none: W is 10 s), a handful of evaluations.
+  CHECK(cached_recomputes <= 8s / 250ms + 1 + 15);
+}
