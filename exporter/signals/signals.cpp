@@ -296,13 +296,16 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
     }
 
     // Part of the service stalled: a later probe was answered (on another
-    // connection: another worker) while this one waited past θ. From where
-    // its whole-service stall ended (or t_i + b) to its own answer.
+    // connection: another worker) while this one waited on, past θ, from
+    // where its whole-service stall ended (or t_i + b) to its own answer.
+    // Only that remainder: a single loop freed from a block answers the
+    // requests it queued in its own order, and every older probe answered
+    // a hair after a newer one is no stall of a part.
     const TimePoint own_end = s.done - lag;
-    if (overtaken_at && *overtaken_at < s.done &&
-        own_end - s.intended - b > settings_.stall_threshold) {
-      w.partial_e = own_end - s.intended - b;
-      const TimePoint from = after_warmup(stalled ? end : s.intended + b);
+    const TimePoint part_from = stalled ? end : s.intended + b;
+    if (overtaken_at && *overtaken_at < s.done && own_end - part_from > settings_.stall_threshold) {
+      w.partial_e = own_end - part_from;
+      const TimePoint from = after_warmup(part_from);
       if (own_end > from) {
         const double before = partial_stall_seconds_total_;
         if (add_to_union(from, own_end, partial_covered_until_, partial_segments_,

@@ -4,6 +4,7 @@
 // (re)starts. Synthetic timelines with known answers: probes every T = 10 ms
 // that a free worker answers in 1 ms, θ = 50 ms, W = 10 s.
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <map>
@@ -130,6 +131,42 @@ TEST_CASE("every worker blocked: the whole-service stall as with one loop, no pa
   CHECK(v.stall_seconds_total == Approx(1.0).margin(seconds(T + 2ms)));
   CHECK(v.partial_stall_seconds_total == 0);
   CHECK(v.partial_stalls_total == 0);
+}
+
+TEST_CASE("one loop over a pool: its answers' order after a block is no worker stall",
+          "[signals][workers]") {
+  // A single event loop (one uvicorn worker) probed over 4 connections: the
+  // block holds a request on each; once free, the loop answers them in its
+  // own order, here the newest first, 0.5 ms apart. Every older probe is
+  // then "overtaken" by a later answer, by a hair: the whole service stalled,
+  // no part of it stalled longer than the rest.
+  const Duration D = GENERATE(600ms, 3000ms);
+  CAPTURE(ms(D));
+  Server server(1, 4);
+  server.loops[0].block(B, D);
+  std::vector<Probe> probes = server.probes(t0, B + D + 3s);
+  std::vector<Probe*> stuck;
+  for (Probe& p : probes) {
+    if (p.intended < B + D && p.done >= B + D) stuck.push_back(&p);
+  }
+  REQUIRE(stuck.size() == 4);
+  std::sort(stuck.begin(), stuck.end(),
+            [](const Probe* a, const Probe* b) { return a->intended > b->intended; });
+  for (std::size_t k = 0; k < stuck.size(); ++k) stuck[k]->done = B + D + latency + k * 500us;
+  TargetSignals signals(settings(), 1, {});
+  Feed feed(signals);
+  feed.add(probes);
+  const TargetView during = feed.run(B + D - 20ms);
+  CHECK(during.stall_in_progress > D - 100ms);
+  const TargetView v = feed.run(B + D + 2s);
+  CHECK(v.stalls_total == 1);
+  CHECK(v.stall_seconds_total == Approx(seconds(D)).margin(seconds(4 * T + 2ms)));
+  CHECK(v.partial_stalls_total == 0);
+  CHECK(v.partial_stall_seconds_total == 0);
+  CHECK(v.partial_stall_max == Duration::zero());
+  const Assessment a = assess(v, Thresholds{}, {});
+  CHECK_FALSE(a.finding_enter[static_cast<std::size_t>(Finding::worker_stall)]);
+  CHECK(a.finding_enter[static_cast<std::size_t>(Finding::event_loop_starvation)]);
 }
 
 TEST_CASE("two blocks on two workers apart in time are two partial stall episodes",
