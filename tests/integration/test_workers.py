@@ -157,17 +157,35 @@ class OneWorkerBlocked:
         delta = lambda name: (after.get(name, target="demo") or 0) - (before.get(name, target="demo") or 0)  # noqa: E731
         could_not_serve = truth["served"] - truth["start"]
         partial = delta("loopcanary_partial_stall_seconds_total")
+        late = max(t["signals"]["prober_lag_in_window_seconds"] for _, _, t in statuses)
         print(f"\n{self.server}: worker {pid} blocked {block_ms} ms, could not serve "
               f"{could_not_serve * 1000:.0f} ms; partial stall {partial * 1000:.0f} ms, "
               f"episodes +{delta('loopcanary_partial_stalls_total'):.0f}, whole-service stall "
               f"+{delta('loopcanary_stall_seconds_total') * 1000:.0f} ms; prober late "
-              f"{max(t['signals']['prober_lag_in_window_seconds'] for _, _, t in statuses) * 1000:.0f} ms in a window",
+              f"{late * 1000:.0f} ms in a window",
               file=sys.stderr)
         self.assertAlmostEqual(partial, could_not_serve, delta=TOLERANCE)
         self.assertEqual(delta("loopcanary_partial_stalls_total"), 1, "one block, one episode")
-        self.assertLess(delta("loopcanary_stall_seconds_total"), 0.01,
-                        "the other workers answered: the whole service did not stall")
-        self.assertEqual(delta("loopcanary_stalls_total"), 0)
+        whole = delta("loopcanary_stall_seconds_total")
+        if whole >= 0.01:
+            # The other workers answered, so the whole service did not stall
+            # -- unless the machine held them all past θ at once: a VM whose
+            # CPU the hypervisor takes (CI once: +153 ms while loopcanary
+            # itself was late 323 ms in its window and said it was starved).
+            # From outside that is a stall of the whole service, and true.
+            # Allowed only then, and never longer than loopcanary's own
+            # lateness: a stall the block itself caused on a quiet machine
+            # (the pool's limit, docs/design.md) still fails here.
+            starved = sum(1 for _, _, t in statuses if h.starved(t))
+            self.assertTrue(starved and whole <= late,
+                            f"the other workers answered: the whole service did not stall "
+                            f"(+{whole * 1000:.0f} ms; loopcanary late {late * 1000:.0f} ms, "
+                            f"{starved} reads starved)")
+            print(f"  the whole service stalled +{whole * 1000:.0f} ms while loopcanary said it "
+                  f"was itself starved ({starved} reads, late {late * 1000:.0f} ms): a busy "
+                  "machine, allowed", file=sys.stderr)
+        else:
+            self.assertEqual(delta("loopcanary_stalls_total"), 0)
         worker_partial = (after.get("loopcanary_worker_partial_stall_seconds_total",
                                     target="demo", worker=str(pid)) or 0) - \
                          (before.get("loopcanary_worker_partial_stall_seconds_total",
