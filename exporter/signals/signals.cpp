@@ -75,6 +75,14 @@ void TargetSignals::canary_sample(std::size_t canary, const Sample& sample) {
   if (answered && (!last_answered_ || sample.intended > *last_answered_)) {
     last_answered_ = sample.intended;
   }
+  if (answered) {
+    worker = known_worker(worker);
+    if (worker != kNoWorker && last_answered_by_.size() <= worker) {
+      last_answered_by_.resize(worker + 1);
+    }
+    auto& last = worker == kNoWorker ? last_answered_unknown_ : last_answered_by_[worker];
+    if (!last || sample.intended > *last) last = sample.intended;
+  }
   // Warm-up: from the first probe after a (re)start until `warmup` after the
   // first answer. A refused connection means nothing listened: a restart.
   if (sample.outcome == Outcome::connect_error && !restart_from_) {
@@ -85,6 +93,17 @@ void TargetSignals::canary_sample(std::size_t canary, const Sample& sample) {
     }
     restart_from_.reset();
   }
+}
+
+std::optional<TimePoint> TargetSignals::last_answered_elsewhere(std::size_t worker) const {
+  worker = known_worker(worker);
+  if (worker == kNoWorker) return last_answered_;
+  std::optional<TimePoint> latest = last_answered_unknown_;
+  for (std::size_t v = 0; v < last_answered_by_.size(); ++v) {
+    const auto& t = last_answered_by_[v];
+    if (v != worker && t && (!latest || *t > *latest)) latest = t;
+  }
+  return latest;
 }
 
 void TargetSignals::canary_sent(std::size_t canary, std::uint32_t connection, TimePoint oldest) {
@@ -99,6 +118,7 @@ std::size_t TargetSignals::worker_index(const std::string& name) {
   if (const auto it = worker_names_.find(label); it != worker_names_.end()) return it->second;
   workers_.push_back(Worker{WorkerView{label}});
   worker_names_.emplace(label, workers_.size() - 1);
+  if (full) overflow_worker_ = workers_.size() - 1;
   return workers_.size() - 1;
 }
 
@@ -221,6 +241,7 @@ Duration TargetSignals::baseline_of(std::size_t canary) const {
 }
 
 void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_at,
+                           std::optional<TimePoint> elsewhere_at,
                            std::vector<Duration>* lag_observations) {
   const Sample& s = p.sample;
   Settled w{s.intended,
@@ -300,10 +321,13 @@ void TargetSignals::settle(const Pending& p, std::optional<TimePoint> overtaken_
     // where its whole-service stall ended (or t_i + b) to its own answer.
     // Only that remainder: a single loop freed from a block answers the
     // requests it queued in its own order, and every older probe answered
-    // a hair after a newer one is no stall of a part.
+    // a hair after a newer one is no stall of a part. And only when the
+    // answer that overtook it may come from another worker: when both are
+    // known and the same, one loop served out of order (it ran a newer
+    // request between two blocks: the agent route of the demo).
     const TimePoint own_end = s.done - lag;
     const TimePoint part_from = stalled ? end : s.intended + b;
-    if (overtaken_at && *overtaken_at < s.done && own_end - part_from > settings_.stall_threshold) {
+    if (elsewhere_at && *elsewhere_at < s.done && own_end - part_from > settings_.stall_threshold) {
       w.partial_e = own_end - part_from;
       const TimePoint from = after_warmup(part_from);
       if (own_end > from) {
@@ -416,16 +440,31 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
   std::size_t settling = 0;
   for (auto it = pending_.begin(); it != pending_.end() && it->first < horizon; ++it) ++settling;
   if (settling > 0) {
-    std::vector<std::optional<TimePoint>> overtaken(pending_.size());
-    std::optional<TimePoint> later;
+    std::vector<std::optional<TimePoint>> overtaken(pending_.size()), elsewhere_at(pending_.size());
+    std::optional<TimePoint> later, later_unknown;
+    std::vector<std::optional<TimePoint>> later_by(workers_.size());
+    auto earliest = [](std::optional<TimePoint>& a, std::optional<TimePoint> b) {
+      if (b && (!a || *b < *a)) a = b;
+    };
     std::size_t i = pending_.size();
     for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+      const std::size_t worker = known_worker(it->second.worker);
       overtaken[--i] = later;
+      if (worker == kNoWorker) {
+        elsewhere_at[i] = later;
+      } else {
+        earliest(elsewhere_at[i], later_unknown);
+        for (std::size_t v = 0; v < later_by.size(); ++v) {
+          if (v != worker) earliest(elsewhere_at[i], later_by[v]);
+        }
+      }
       const Sample& s = it->second.sample;
-      if (probes::answered(s.outcome)) later = later ? std::min(*later, s.done) : s.done;
+      if (!probes::answered(s.outcome)) continue;
+      earliest(later, s.done);
+      earliest(worker == kNoWorker ? later_unknown : later_by[worker], s.done);
     }
     for (std::size_t k = 0; k < settling; ++k) {
-      settle(pending_.begin()->second, overtaken[k], lag_observations);
+      settle(pending_.begin()->second, overtaken[k], elsewhere_at[k], lag_observations);
       pending_.erase(pending_.begin());
     }
   }
@@ -490,7 +529,13 @@ TargetView TargetSignals::evaluate(TimePoint now, std::vector<Duration>* lag_obs
   v.connections_open = connections_.size();
   for (const auto& [key, c] : connections_) {
     if (c.worker != kNoWorker) ++workers_[c.worker].view.connections;
-    if (!c.busy_since || !last_answered_ || *c.busy_since >= *last_answered_) continue;
+    // A connection not yet answered on, once workers are named, may be the
+    // same loop as the one that answered: its stall is judged when its
+    // answer names the worker (settling). A renewed connection stuck in a
+    // single loop's block read as a stalled part of the service.
+    if (c.worker == kNoWorker && !workers_.empty()) continue;
+    const std::optional<TimePoint> answered_elsewhere = last_answered_elsewhere(c.worker);
+    if (!c.busy_since || !answered_elsewhere || *c.busy_since >= *answered_elsewhere) continue;
     const std::size_t canary = static_cast<std::size_t>(key >> 32);
     const Duration b = baseline_of(canary);
     const Duration lag = lag_within(*c.busy_since, now);

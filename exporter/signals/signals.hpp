@@ -185,8 +185,18 @@ class TargetSignals {
 
   /// `overtaken_at`: when the first probe intended after this one was
   /// answered, if one was — the target was serving again by then.
+  /// `elsewhere_at`: the same, counting only answers that may come from
+  /// another worker than this probe's (theirs or its own unknown).
   void settle(const Pending& p, std::optional<TimePoint> overtaken_at,
-              std::vector<Duration>* lag_observations);
+              std::optional<TimePoint> elsewhere_at, std::vector<Duration>* lag_observations);
+  /// Whether an answer by `from` (kNoWorker: unknown) may come from another
+  /// worker than `worker`: one loop cannot stall in part.
+  /// A worker index as the partial stall compares it: the "other" bucket of
+  /// workers past max_workers holds several, so it names none.
+  std::size_t known_worker(std::size_t worker) const {
+    return worker == overflow_worker_ ? kNoWorker : worker;
+  }
+  std::size_t overflow_worker_ = kNoWorker;
   /// The first lag episode that ended after `from`.
   std::deque<LagEpisode>::const_iterator episodes_after(TimePoint from) const;
   /// How much of [from, to] the prober itself spent in lag episodes.
@@ -251,6 +261,12 @@ class TargetSignals {
   /// The latest intended time of a probe that was answered (on arrival):
   /// outstanding probes older than it were overtaken, not stuck in a stall.
   std::optional<TimePoint> last_answered_;
+  /// The latest answered probe's intended time, by the worker that answered
+  /// it (indexed as workers_), and among answers of no known worker.
+  std::vector<std::optional<TimePoint>> last_answered_by_;
+  std::optional<TimePoint> last_answered_unknown_;
+  /// The latest answer that may come from another worker than `worker`.
+  std::optional<TimePoint> last_answered_elsewhere(std::size_t worker) const;
 
   double partial_stall_seconds_total_ = 0;
   std::uint64_t partial_stalls_total_ = 0;

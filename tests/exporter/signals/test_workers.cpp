@@ -169,6 +169,94 @@ TEST_CASE("one loop over a pool: its answers' order after a block is no worker s
   CHECK(a.finding_enter[static_cast<std::size_t>(Finding::event_loop_starvation)]);
 }
 
+TEST_CASE("one loop that answers a newer probe between two blocks stalls as a whole",
+          "[signals][workers]") {
+  // The demo's agent route: two requests at a time, each blocking the loop
+  // 200 ms, so the loop is free only for a moment between blocks. In that
+  // moment it answered the newer of two stuck probes (connection 2); the
+  // older one (connection 1) waited through the next block. Named by their
+  // worker, both connections are the same loop: no part of the service
+  // stalled. Unnamed, loopcanary cannot tell it from two workers, and named
+  // as two workers it is one of them stalling.
+  struct Case {
+    const char* names;
+    std::string w1, w2;
+    std::size_t partial_stalls;
+  };
+  const auto c = GENERATE(values<Case>(
+      {{"one worker", "w0", "w0", 0}, {"two workers", "w0", "w1", 1}, {"not named", "", "", 1}}));
+  CAPTURE(c.names);
+  std::vector<Probe> probes;
+  auto add = [&](TimePoint t, TimePoint done, std::uint32_t connection) {
+    Probe p{t, done};
+    p.connection = connection;
+    probes.push_back(p);
+  };
+  std::uint32_t next = 1;
+  for (TimePoint t = t0; t < B; t += T, next = 3 - next) add(t, t + latency, next);
+  add(B + 5ms, B + 402ms, 1);       // stuck in the first block, then the second
+  add(B + 15ms, B + 201ms, 2);      // answered in the gap between them
+  add(B + 205ms, B + 402500us, 2);  // stuck in the second
+  for (TimePoint t = B + 405ms; t < B + 3s; t += T, next = 3 - next) add(t, t + latency, next);
+  TargetSignals signals(settings(), 1, {});
+  Feed feed(signals);
+  feed.add(probes);
+  if (!c.w1.empty()) {
+    feed.worker(1, c.w1, t0);
+    feed.worker(2, c.w2, t0);
+  }
+  feed.at(t0);
+  std::size_t most_stalled = 0;
+  const TargetView v = feed.run(B + 2s, 25ms, [&](const TargetView& view) {
+    most_stalled = std::max(most_stalled, view.connections_stalled);
+  });
+  // The whole service: [t + b, answer] of each stuck probe, the first one
+  // ending where the loop answered the newer probe.
+  CHECK(v.stall_seconds_total == Approx(0.196 + 0.1965).margin(0.002));
+  CHECK(v.partial_stalls_total == c.partial_stalls);
+  CHECK((most_stalled > 0) == (c.partial_stalls > 0));
+  const Assessment a = assess(v, Thresholds{}, {});
+  CHECK(a.finding_enter[static_cast<std::size_t>(Finding::worker_stall)] == (c.partial_stalls > 0));
+  if (c.partial_stalls == 0) {
+    CHECK(v.partial_stall_max == Duration::zero());
+  } else {
+    CHECK(ms(v.partial_stall_max) == Approx(201).margin(2));
+  }
+}
+
+TEST_CASE("one loop: a renewed connection stuck in its block is no stalled part either",
+          "[signals][workers]") {
+  // Workers are named; connection 3 was just opened (renewal) and its first
+  // request went out into the loop's block: its worker is known only from
+  // that answer. Meanwhile the loop answered a newer probe on connection 2
+  // between two blocks.
+  std::vector<Probe> probes;
+  auto add = [&](TimePoint t, TimePoint done, std::uint32_t connection) {
+    Probe p{t, done};
+    p.connection = connection;
+    probes.push_back(p);
+  };
+  for (TimePoint t = t0; t < B; t += T) add(t, t + latency, 2);
+  add(B + 5ms, B + 402ms, 3);
+  add(B + 15ms, B + 201ms, 2);
+  add(B + 205ms, B + 402500us, 2);
+  for (TimePoint t = B + 405ms; t < B + 3s; t += T) add(t, t + latency, 2);
+  TargetSignals signals(settings(), 1, {});
+  Feed feed(signals);
+  feed.add(probes);
+  feed.worker(2, "w0", t0);
+  feed.worker(3, "w0", B + 402ms);  // named by its first answer
+  feed.at(t0);
+  std::size_t most_stalled = 0;
+  const TargetView v = feed.run(B + 2s, 25ms, [&](const TargetView& view) {
+    most_stalled = std::max(most_stalled, view.connections_stalled);
+  });
+  CHECK(most_stalled == 0);
+  CHECK(v.partial_stalls_total == 0);
+  CHECK(v.partial_stall_max == Duration::zero());
+  CHECK(v.stall_seconds_total == Approx(0.196 + 0.1965).margin(0.002));
+}
+
 TEST_CASE("two blocks on two workers apart in time are two partial stall episodes",
           "[signals][workers]") {
   Server server(4, 4);
