@@ -195,6 +195,17 @@ class DemoApp:
         assert status == 200, body
         return json.loads(body)
 
+    def every_truth(self, pids, attempts=500):
+        """Every worker's /internal/truth (without reset), by pid: asks on
+        fresh connections until each worker has answered once."""
+        seen = {}
+        for _ in range(attempts):
+            body = self.truth(reset=False)
+            seen[body["pid"]] = body
+            if set(pids) <= set(seen):
+                return seen
+        raise AssertionError(f"workers {sorted(set(pids) - set(seen))} never answered /internal/truth")
+
     def block_worker(self, pid, ms, at, attempts=500):
         """Blocks worker `pid` at CLOCK_MONOTONIC `at`: asks on fresh
         connections (the kernel gives each to whichever worker accepts it;

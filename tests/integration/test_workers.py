@@ -16,6 +16,9 @@ When the machine is so busy that loopcanary's own timers are late, it says
 so (status unknown, prober_starved): the healthy test allows that and counts
 it, and the detection tests require what a busy machine cannot take away
 (the partial stall seconds, counted once, the whole-service stall unchanged).
+When the machine stalls the service's other workers instead (their own lag
+monitors record it: /internal/truth `stalls`), a block test is not of one
+worker, and it is measured again.
 """
 
 import os
@@ -108,6 +111,7 @@ class OneWorkerBlocked:
         # docs/design.md "Multi-worker servers"; here the others must answer).
         workers = {int(w["worker"]): w["connections"] for w in s.lc.target_status("demo")["workers"]}
         pid = min(covered(s.lc, s.pids), key=lambda p: (workers.get(p, 0), p))
+        span_from = time.monotonic()
         before = s.lc.metrics()
         statuses = []
         start = s.app.truth()["now"] + 0.2
@@ -126,6 +130,7 @@ class OneWorkerBlocked:
                    10, message="the stalled connection to answer")
         time.sleep(0.5)  # let the stuck probe settle
         after = s.lc.metrics()
+        span = (span_from, time.monotonic())
         stuck = any(w["stalled"] for _, _, t in statuses for w in t["workers"] if w["worker"] == str(pid))
         if not stuck and after.get("loopcanary_partial_stalls_total", target="demo") == \
                 before.get("loopcanary_partial_stalls_total", target="demo"):
@@ -133,7 +138,7 @@ class OneWorkerBlocked:
             time.sleep(3)  # let loopcanary forget it (and the status step down)
             s.wait_ready()
             return None
-        return pid, before, after, statuses, truth
+        return pid, before, after, statuses, truth, span
 
     def freeze_at(self, at, seconds):
         time.sleep(max(0.0, at - time.monotonic()))
@@ -150,10 +155,45 @@ class OneWorkerBlocked:
                 return blocks[-1] if blocks and blocks[-1]["served"] else None
         return None
 
-    def check_block(self, block_ms, freeze=None):
+    def other_stalls(self, pid, truth, span):
+        """What the workers' own loops recorded besides the block: every
+        stall (a lag monitor's wake-up 40 ms late or more) within `span`, of
+        another worker, or of the blocked one outside its block."""
+        found = []
+        for p, body in self.s.app.every_truth(self.s.pids).items():
+            for st in body["stalls"]:
+                if st["end"] < span[0] or st["start"] > span[1]:
+                    continue
+                if p == pid and st["start"] <= truth["served"] and st["end"] >= truth["start"]:
+                    continue  # the block itself, as the loop saw it
+                found.append((p, st))
+        return found
+
+    def measure(self, block_ms, freeze=None):
+        """A block measured while nothing else stalled the service: the
+        workers' own loops say whether the machine stalled one of them too
+        (CI once counted +1.65 s of whole-service stall and two more partial
+        episodes on a loaded host while loopcanary itself was never late).
+        Then the test is not of one worker's block, and is measured again (at
+        most 3 times): the inside record decides, not the result."""
         s = self.s
-        s.wait_ready()
-        pid, before, after, statuses, truth = self.block_one(block_ms, freeze)
+        for attempt in range(3):
+            s.wait_ready()
+            pid, before, after, statuses, truth, span = self.block_one(block_ms, freeze)
+            others = self.other_stalls(pid, truth, span)
+            worst = max((st["end"] - st["start"] for _, st in others), default=0.0)
+            print(f"\n{self.server}: the workers' own loops, besides the block: {len(others)} stalls of "
+                  f"40 ms or more, the longest {worst * 1000:.0f} ms", file=sys.stderr)
+            if not others:
+                return pid, before, after, statuses, truth
+            for p, st in others:
+                print(f"  worker {p} stalled {(st['end'] - st['start']) * 1000:.0f} ms at "
+                      f"{(st['start'] - truth['start']) * 1000:+.0f} ms from the block", file=sys.stderr)
+            time.sleep(3)  # let loopcanary forget it
+        self.fail("the machine stalled the service's other workers during each of 3 blocks")
+
+    def check_block(self, block_ms, freeze=None):
+        pid, before, after, statuses, truth = self.measure(block_ms, freeze)
         delta = lambda name: (after.get(name, target="demo") or 0) - (before.get(name, target="demo") or 0)  # noqa: E731
         could_not_serve = truth["served"] - truth["start"]
         partial = delta("loopcanary_partial_stall_seconds_total")

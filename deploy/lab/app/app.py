@@ -23,7 +23,10 @@ Routes
                    every injected block with its CLOCK_MONOTONIC start, end,
                    and `served`: when the loop next ran a /health handler (a
                    loop that slept wakes to a cold CPU; on a small VM it serves
-                   its first request 10-90 ms after the sleep returns)
+                   its first request 10-90 ms after the sleep returns), and
+                   `stalls`: the last 1000 times the loop woke 40 ms or more
+                   late, injected or not (a busy machine's, too), with the
+                   CLOCK_MONOTONIC start and end of each
   POST /internal/block?ms=N[&delay_ms=M | &at=T][&pid=P]
                    blocks the loop for exactly N ms, M ms from now (default 0)
                    or at CLOCK_MONOTONIC time T (the same clock in every
@@ -34,6 +37,7 @@ Routes
 """
 
 import asyncio
+import collections
 import contextlib
 import os
 import threading
@@ -46,6 +50,8 @@ from fastapi.responses import JSONResponse
 LAG_PERIOD_S = 0.010
 # Upper bounds in seconds of the inside lag histogram, like loopcanary's buckets.
 LAG_BUCKETS = [0.0005 * 2**i for i in range(17)]
+# A lag this long is kept as a stall of this loop, with when it happened.
+STALL_RECORD_S = 0.040
 
 app = FastAPI(title="loopcanary demo service")
 
@@ -60,6 +66,7 @@ class Truth:
         self.lag_counts = [0] * (len(LAG_BUCKETS) + 1)
         self.lag_samples = 0
         self.blocks = []  # {"ms", "start", "end"} in CLOCK_MONOTONIC seconds
+        self.stalls = collections.deque(maxlen=1000)  # {"start", "end"}, the same clock
         self.in_flight = {}
         self.requests = {}
         self.lock = threading.Lock()
@@ -96,7 +103,11 @@ async def lag_monitor():
     while True:
         before = loop.time()
         await asyncio.sleep(LAG_PERIOD_S)
-        truth.observe_lag(max(0.0, loop.time() - before - LAG_PERIOD_S))
+        lag = max(0.0, loop.time() - before - LAG_PERIOD_S)
+        truth.observe_lag(lag)
+        if lag >= STALL_RECORD_S:
+            # loop.time() is CLOCK_MONOTONIC, as time.monotonic() is.
+            truth.stalls.append({"start": before + LAG_PERIOD_S, "end": before + LAG_PERIOD_S + lag})
 
 
 @app.on_event("startup")
@@ -199,6 +210,7 @@ async def internal_truth(reset: bool = Query(True)):
         "in_flight": in_flight,
         "requests": requests,
         "blocks": truth.blocks,
+        "stalls": list(truth.stalls),
     }
     if reset:
         truth.lag_max = 0.0
