@@ -657,14 +657,18 @@ def run_scaling(args, nginx, workdir, out):
     for n in counts:
         p = res[n]
         fl = floor[n]
+        def wakes(rows):
+            return f"{med(rows, 'wake'):.2f} ({med(rows, 'vol'):.2f} / {med(rows, 'invol'):.2f})"
+
         rows.append([n, fmt_rate(med(p, "rate")), f"{med(p, 'pct'):.1f}", f"{med(p, 'us'):.0f}",
-                     f"{med(p, 'wake'):.2f}", f"{med(fl, 'pct'):.1f}", f"{med(fl, 'us'):.0f}",
-                     f"{med(fl, 'wake'):.2f}", f"{med(p, 'to_floor'):.2f}×",
+                     wakes(p), f"{med(fl, 'pct'):.1f}", f"{med(fl, 'us'):.0f}",
+                     wakes(fl), f"{med(p, 'to_floor'):.2f}×",
                      f"{med(p, 'rss') / 1024:.1f}", f"{med(p, 'hwm') / 1024:.1f}",
                      fmt_rate(med(p, "size")), f"{med(p, 'scrape') * 1000:.1f}"])
     out.append(f"### Scaling: N targets on the same nginx, one 10 ms canary each (median of {args.repeat})\n")
-    out.append(table(["targets", "probes/s", "CPU % of a core", "CPU µs per probe", "wake-ups per probe",
-                      "floor: CPU %", "floor: µs per probe", "floor: wake-ups per probe", "loopcanary / floor",
+    out.append(table(["targets", "probes/s", "CPU % of a core", "CPU µs per probe",
+                      "wake-ups per probe (voluntary / involuntary)", "floor: CPU %", "floor: µs per probe",
+                      "floor: wake-ups per probe (voluntary / involuntary)", "loopcanary / floor",
                       "VmRSS MiB", "VmHWM MiB", "/metrics bytes", "/metrics served in (ms)"], rows))
     out.append("")
     big = max(counts)
