@@ -147,13 +147,11 @@ class OneWorkerBlocked:
         self.s.lc.process.signal(signal.SIGCONT)
 
     def truth_of(self, pid):
-        """The last block of worker `pid`, from its own /internal/truth."""
-        for _ in range(200):
-            body = self.s.app.truth(reset=False)
-            if body["pid"] == pid:
-                blocks = body["blocks"]
-                return blocks[-1] if blocks and blocks[-1]["served"] else None
-        return None
+        """The last block of worker `pid`, from its own /internal/truth, or
+        None while it has not answered or not served since (wait_for asks again)."""
+        body = self.s.app.every_truth([pid], attempts=200, required=False).get(pid)
+        blocks = body["blocks"] if body else []
+        return blocks[-1] if blocks and blocks[-1]["served"] else None
 
     def other_stalls(self, pid, truth, span):
         """What the workers' own loops recorded besides the block: every

@@ -25,6 +25,13 @@ using loopcanary::config::Thresholds;
 constexpr Duration T = 10ms;
 constexpr Duration latency = 1ms;
 
+/// A probe sent at `t`, answered at `done`, on pool connection `connection`.
+Probe on(std::uint32_t connection, TimePoint t, TimePoint done) {
+  Probe p{t, done};
+  p.connection = connection;
+  return p;
+}
+
 /// A pre-fork server: connection c (1-based) is served by worker (c - 1) %
 /// workers; each worker is a Loop of its own. Probes go round the pool's
 /// connections in turn, skipping one whose request is still out (the
@@ -188,9 +195,7 @@ TEST_CASE("one loop that answers a newer probe between two blocks stalls as a wh
   CAPTURE(c.names);
   std::vector<Probe> probes;
   auto add = [&](TimePoint t, TimePoint done, std::uint32_t connection) {
-    Probe p{t, done};
-    p.connection = connection;
-    probes.push_back(p);
+    probes.push_back(on(connection, t, done));
   };
   std::uint32_t next = 1;
   for (TimePoint t = t0; t < B; t += T, next = 3 - next) add(t, t + latency, next);
@@ -232,9 +237,7 @@ TEST_CASE("one loop: a renewed connection stuck in its block is no stalled part 
   // between two blocks.
   std::vector<Probe> probes;
   auto add = [&](TimePoint t, TimePoint done, std::uint32_t connection) {
-    Probe p{t, done};
-    p.connection = connection;
-    probes.push_back(p);
+    probes.push_back(on(connection, t, done));
   };
   for (TimePoint t = t0; t < B; t += T) add(t, t + latency, 2);
   add(B + 5ms, B + 402ms, 3);
