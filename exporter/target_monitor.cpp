@@ -236,7 +236,7 @@ void TargetMonitor::tick(probes::TimePoint now,
   for (const auto& ep : lag_episodes) signals_.prober_lag(ep);
   lag_observations_.clear();
   view_ = signals_.evaluate(now, &lag_observations_);
-  assessment_ = assess(view_, thresholds_, route_names_);
+  assess(view_, thresholds_, route_names_, assessment_);
   const Level before = status_.level();
   status_.update(now, assessment_);
   remember(wall);

@@ -199,9 +199,11 @@ void CanaryRunner::send(std::unique_ptr<HttpConnection> connection, ProbeBook::B
 
 void CanaryRunner::poll() {
   // finished() may send again on the same connection, appending to polled_:
-  // take the current list first.
-  std::vector<Polled> now = std::move(polled_);
-  polled_.clear();
+  // take the current list first (swapped with the spare, so neither list
+  // allocates at every poll).
+  std::vector<Polled> now = std::move(spare_);
+  now.clear();
+  now.swap(polled_);
   for (Polled& p : now) {
     if (stopping_) break;
     Exchange result;
@@ -218,6 +220,8 @@ void CanaryRunner::poll() {
         break;
     }
   }
+  now.clear();  // after a stop, closes what was left
+  spare_ = std::move(now);
 }
 
 void CanaryRunner::report(HttpConnection& connection, const ProbeBook::Batch& batch,

@@ -97,6 +97,7 @@ class CanaryRunner {
     ProbeBook::Batch batch;
   };
   std::vector<Polled> polled_;  ///< requests on the wire whose answer is read by poll()
+  std::vector<Polled> spare_;   ///< poll()'s list between calls: its storage, kept
   Duration renew_every_;
   TimePoint last_renewal_;
   TimePoint last_rotation_;  ///< last renewal of a connection whose worker no other reached

@@ -29,6 +29,8 @@ packages=(
   # a temp dir; the package's service is not used), a closed-loop HTTP client,
   # and the Prometheus prober to compare with. Small: ~17 MiB together.
   nginx wrk prometheus-blackbox-exporter
+  # bench/instructions.py: instructions per probe under callgrind
+  valgrind
 )
 
 missing=()

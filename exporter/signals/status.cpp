@@ -8,13 +8,31 @@ using probes::seconds;
 
 namespace {
 
+/// Writes one finding's evidence over what the previous assessment left in
+/// `out`, reusing its strings (most signal names are longer than the small
+/// string buffer: a fresh vector cost a dozen allocations per evaluation of
+/// every target); drops what is left over when it goes.
 struct Builder {
   std::vector<Evidence>& out;
   bool any = false;
+  std::size_t used = 0;
 
-  bool at_least(std::string signal, double value, double threshold, Level level, Unit unit) {
+  explicit Builder(std::vector<Evidence>& into) : out(into) {}
+  Builder(const Builder&) = delete;
+  Builder& operator=(const Builder&) = delete;
+  ~Builder() { out.resize(used); }
+
+  bool at_least(std::string_view signal, double value, double threshold, Level level, Unit unit) {
     const bool holds = value >= threshold;
-    out.push_back({std::move(signal), value, ">=", threshold, holds, level, unit});
+    if (used == out.size()) out.emplace_back();
+    Evidence& e = out[used++];
+    if (e.signal != signal) e.signal.assign(signal);  // the same name as last time, mostly
+    e.value = value;
+    if (e.op != ">=") e.op.assign(">=");
+    e.threshold = threshold;
+    e.holds = holds;
+    e.level = level;
+    e.unit = unit;
     any = any || holds;
     return holds;
   }
@@ -64,6 +82,21 @@ std::string_view name(Level level) {
 Assessment assess(const TargetView& v, const config::Thresholds& t,
                   const std::vector<std::string>& route_names) {
   Assessment a;
+  assess(v, t, route_names, a);
+  return a;
+}
+
+void assess(const TargetView& v, const config::Thresholds& t,
+            const std::vector<std::string>& route_names, Assessment& a) {
+  // Every field is written below or reset here; the evidence vectors and
+  // strings keep their storage (the Builders overwrite them).
+  a.unknown = false;
+  a.unknown_reason.clear();
+  a.entry = Level::healthy;
+  a.exit_holds = {};
+  a.finding_enter = {};
+  a.finding_exit = {};
+  for (auto& line : a.summary) line.clear();
   const double in_progress = seconds(v.stall_in_progress);
   const double stall_max = seconds(v.stall_max);
   const double lag_p99 = v.lag_p99 ? seconds(*v.lag_p99) : 0.0;
@@ -203,7 +236,6 @@ Assessment assess(const TargetView& v, const config::Thresholds& t,
     a.unknown = true;
     a.unknown_reason = "no baseline latency yet (too few successful probes)";
   }
-  return a;
 }
 
 void StatusMachine::update(TimePoint now, const Assessment& a) {

@@ -77,6 +77,10 @@ struct Assessment {
 
 Assessment assess(const TargetView& view, const config::Thresholds& thresholds,
                   const std::vector<std::string>& route_names);
+/// The same, written over `into` (the previous assessment), reusing its
+/// storage: the evaluation of every target calls this 40 times a second.
+void assess(const TargetView& view, const config::Thresholds& thresholds,
+            const std::vector<std::string>& route_names, Assessment& into);
 
 /// The status with memory: entering a level is immediate; leaving steps down
 /// one level at a time, after the exit conditions held for `hold` consecutive

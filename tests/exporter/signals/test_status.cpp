@@ -198,6 +198,69 @@ TEST_CASE("every finding lists the values and thresholds behind it", "[status][a
   }
 }
 
+TEST_CASE("an assessment written over the previous one is the fresh one", "[status][assess]") {
+  // TargetMonitor reuses one Assessment (its strings and vectors) for every
+  // evaluation: nothing of the previous one may show through.
+  const Thresholds t;
+  TargetView busy = healthy();
+  busy.stall_max = 600ms;
+  busy.stall_ratio = 0.02;
+  busy.routes.resize(3);
+  for (auto& r : busy.routes) {
+    r.hol_ratio = 0.7;
+    r.amplification = 1.8;
+    r.knee = 4;
+    r.concurrency = 8;
+  }
+  busy.connections_stalled = 1;
+  busy.connections_open = 4;
+  busy.partial_stall_in_progress = 300ms;
+  busy.partial_stall_max = 300ms;
+  busy.prober_starved = true;
+  const std::vector<std::string> routes{"agent", "report", "export"};
+  TargetView quiet = healthy();
+  quiet.routes.clear();
+  TargetView warming = healthy();
+  warming.warming_up = true;
+  warming.warmup_left = 2s;
+
+  const auto same = [](const Assessment& a, const Assessment& b) {
+    CHECK(a.unknown == b.unknown);
+    CHECK(a.unknown_reason == b.unknown_reason);
+    CHECK(a.entry == b.entry);
+    CHECK(a.exit_holds == b.exit_holds);
+    CHECK(a.finding_enter == b.finding_enter);
+    CHECK(a.finding_exit == b.finding_exit);
+    CHECK(a.summary == b.summary);
+    for (std::size_t f = 0; f < kFindingCount; ++f) {
+      CAPTURE(kFindingNames[f]);
+      REQUIRE(a.evidence[f].size() == b.evidence[f].size());
+      for (std::size_t i = 0; i < a.evidence[f].size(); ++i) {
+        const Evidence &x = a.evidence[f][i], &y = b.evidence[f][i];
+        CHECK(x.signal == y.signal);
+        CHECK(x.value == y.value);
+        CHECK(x.op == y.op);
+        CHECK(x.threshold == y.threshold);
+        CHECK(x.holds == y.holds);
+        CHECK(x.level == y.level);
+        CHECK(x.unit == y.unit);
+      }
+    }
+  };
+  Assessment reused;
+  const std::vector<std::pair<const TargetView*, const std::vector<std::string>*>> order{
+      {&busy, &routes},
+      {&quiet, &kRoutes},
+      {&busy, &routes},
+      {&warming, &kRoutes},
+      {&quiet, &kRoutes}};
+  for (const auto& [view, names] : order) {
+    assess(*view, t, *names, reused);
+    same(reused, assess(*view, t, *names));
+  }
+  CHECK(reused.evidence[idx(Finding::head_of_line_blocking)].empty());  // quiet has no routes
+}
+
 TEST_CASE("exit conditions: each level leaves only when all of its exits hold",
           "[status][assess]") {
   const Thresholds t;
