@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <iterator>
+
 namespace loopcanary::exporter {
 
 using probes::seconds;
@@ -185,13 +187,15 @@ void assess(const TargetView& v, const config::Thresholds& t,
       if (w.stalled) who += (who.empty() ? " (worker " : ", ") + w.name;
     }
     if (!who.empty()) who += ")";
-    a.summary[worker_stall] = fmt::format(
-        "{} of {} probe connections stalled {} while the others answered{}", v.connections_stalled,
-        v.connections_open, format_value(seconds(v.partial_stall_in_progress), Unit::seconds), who);
+    fmt::format_to(std::back_inserter(a.summary[worker_stall]),
+                   "{} of {} probe connections stalled {} while the others answered{}",
+                   v.connections_stalled, v.connections_open,
+                   format_value(seconds(v.partial_stall_in_progress), Unit::seconds), who);
   } else if (v.partial_stall_max > Duration::zero()) {
-    a.summary[worker_stall] = fmt::format(
-        "a probe connection stalled {} in the last {} while the others answered",
-        format_value(partial, Unit::seconds), format_value(seconds(v.window), Unit::seconds));
+    fmt::format_to(std::back_inserter(a.summary[worker_stall]),
+                   "a probe connection stalled {} in the last {} while the others answered",
+                   format_value(partial, Unit::seconds),
+                   format_value(seconds(v.window), Unit::seconds));
   }
 
   Builder starved{a.evidence[static_cast<std::size_t>(Finding::prober_starved)]};
@@ -219,19 +223,22 @@ void assess(const TargetView& v, const config::Thresholds& t,
   // Unknown: we cannot vouch for the numbers.
   if (v.prober_starved) {
     a.unknown = true;
-    a.unknown_reason = fmt::format(
+    fmt::format_to(
+        std::back_inserter(a.unknown_reason),
         "loopcanary itself was starved: its timers fired up to {:.0f} ms late in the window",
         seconds(v.prober_lag_worst) * 1000);
   } else if (v.warming_up) {
     a.unknown = true;
-    a.unknown_reason = fmt::format(
+    fmt::format_to(
+        std::back_inserter(a.unknown_reason),
         "the target is warming up after it (re)started: signals are computed, stalls not "
         "counted, the status waits {} more",
         format_value(seconds(v.warmup_left), Unit::seconds));
   } else if (v.expected == 0 || v.evidence * 2 < v.expected) {
     a.unknown = true;
-    a.unknown_reason = fmt::format("only {} of {} probes in the window were reliably timed",
-                                   v.evidence, v.expected);
+    fmt::format_to(std::back_inserter(a.unknown_reason),
+                   "only {} of {} probes in the window were reliably timed", v.evidence,
+                   v.expected);
   } else if (!v.has_baseline && !failing) {
     a.unknown = true;
     a.unknown_reason = "no baseline latency yet (too few successful probes)";
