@@ -541,7 +541,7 @@ def run_sidebyside(args, nginx, workdir, out):
                 rounds[key].append(span(f, nginx, args.seconds))
             finally:
                 sent, answered = f.stop()
-                unanswered += max(sent - answered - 1, 0)  # the last request may be in flight
+                unanswered += sent - answered  # the floor reads its last answers before it prints
         for key, interval in (("lc1", "1ms"), ("lc10", "10ms")):
             progress(f"side by side, round {r + 1}/{args.repeat}: loopcanary at {interval}")
             lc = Loopcanary(args.loopcanary, workdir, lc_config(nginx.url, 1, interval), f"{key}-{r}")
@@ -631,6 +631,7 @@ def run_scaling(args, nginx, workdir, out):
     counts = [int(x) for x in args.targets.split(",")]
     res = {n: [] for n in counts}
     floor = {n: [] for n in counts}
+    unanswered = 0
     for r in range(args.repeat):
         for n in counts:
             progress(f"scaling, round {r + 1}/{args.repeat}: {n} targets, floor")
@@ -639,7 +640,8 @@ def run_scaling(args, nginx, workdir, out):
                 time.sleep(args.warmup_other)
                 floor[n].append(per_request(span(f, nginx, args.seconds)))
             finally:
-                f.stop()
+                sent, answered = f.stop()
+                unanswered += sent - answered
             progress(f"scaling, round {r + 1}/{args.repeat}: {n} targets, loopcanary")
             lc = Loopcanary(args.loopcanary, workdir, lc_config(nginx.url, n, "10ms"), f"scale{n}-{r}")
             try:
@@ -671,6 +673,8 @@ def run_scaling(args, nginx, workdir, out):
                       "floor: wake-ups per probe (voluntary / involuntary)", "loopcanary / floor",
                       "VmRSS MiB", "VmHWM MiB", "/metrics bytes", "/metrics served in (ms)"], rows))
     out.append("")
+    if unanswered:
+        out.append(f"**The floor left {unanswered} requests unanswered**: its figures are suspect.\n")
     big = max(counts)
     return {"big": big, "big_pct": med(res[big], "pct"), "big_hwm": med(res[big], "hwm") / 1024,
             "big_scrape": med(res[big], "scrape") * 1000, "big_floor_pct": med(floor[big], "pct")}
