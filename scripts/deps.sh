@@ -21,7 +21,10 @@ packages=(
   libcrypt-dev apache2-utils
   # container tests: podman (with runc, see scripts/podman/containers.conf),
   # debootstrap for a registry-free base image, a venv for podman-compose (below)
+  # (netavark and aardvark-dns: podman's network backend with name resolution
+  # between compose services; only recommended by podman, so named here)
   podman runc catatonit debootstrap iptables uidmap slirp4netns fuse-overlayfs python3-venv
+  netavark aardvark-dns
   # the browser test of the landing page (headless, with a font to render text)
   chromium fonts-dejavu-core
   # bench only (bench/sidebyside.py: cost per probe beside other probers), no
