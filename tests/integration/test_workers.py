@@ -392,7 +392,10 @@ class Coverage(unittest.TestCase):
     250 ms, are in docs/design.md."""
 
     RENEW = "250ms"
-    BOUND = {4: 45, 8: 90}  # seconds
+    # The tail is heavy: 22 s at most in the first measurements, then 28 s
+    # and once over 45 s under ASan in a loaded CI run (2026-12-04); the bound
+    # says coverage comes, not how fast (docs/design.md has the times).
+    BOUND = {4: 120, 8: 240}  # seconds
 
     def measure(self, workers):
         with h.Workdir() as wd:
