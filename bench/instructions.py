@@ -35,9 +35,6 @@ import time
 import sidebyside as sb
 from benchlib import table
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-SOURCE = os.path.dirname(HERE)
-
 
 def wrapper(workdir, binary, tag):
     """A script that runs `binary` under callgrind (the same process: its PID
@@ -153,13 +150,8 @@ def main():
     ap.add_argument("--runs", default="1:10ms,50:100ms",
                     help="TARGETS:INTERVAL,... (default 1:10ms,50:100ms; each is run for loopcanary and the floor)")
     ap.add_argument("--top", type=int, default=12, help="functions listed per loopcanary run (default 12)")
-    ap.add_argument("--loopcanary", default=os.path.join(SOURCE, "build", "release", "exporter", "loopcanary"),
-                    help="the binary to measure (default: build/release/exporter/loopcanary of this checkout)")
-    args = ap.parse_args()
-    args.loopcanary = os.path.abspath(args.loopcanary)
-    if not os.access(args.loopcanary, os.X_OK):
-        sys.exit(f"instructions.py: no loopcanary binary at {args.loopcanary}: build it (scripts/build.sh release)"
-                 " or pass --loopcanary PATH")
+    sb.add_loopcanary_arg(ap)
+    args = sb.parse_with_loopcanary(ap, "instructions.py")
     missing = [t for t in ("valgrind", "callgrind_control", "callgrind_annotate") if not shutil.which(t)]
     if missing:
         sys.exit(f"instructions.py: missing {', '.join(missing)} (Debian package valgrind; scripts/deps.sh installs it)")

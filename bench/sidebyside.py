@@ -730,6 +730,21 @@ def goals(found, out):
         out.append("")
 
 
+def add_loopcanary_arg(ap):
+    ap.add_argument("--loopcanary", default=os.path.join(SOURCE, "build", "release", "exporter", "loopcanary"),
+                    help="the binary to measure (default: build/release/exporter/loopcanary of this checkout)")
+
+
+def parse_with_loopcanary(ap, script):
+    """Parses the arguments; exits naming the loopcanary binary when it is missing."""
+    args = ap.parse_args()
+    args.loopcanary = os.path.abspath(args.loopcanary)
+    if not os.access(args.loopcanary, os.X_OK):
+        sys.exit(f"{script}: no loopcanary binary at {args.loopcanary}: build it (scripts/build.sh release)"
+                 " or pass --loopcanary PATH")
+    return args
+
+
 def progress(msg):
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
@@ -747,13 +762,8 @@ def main():
     ap.add_argument("--targets", default="1,10,50", help="target counts of the scaling table (default 1,10,50)")
     ap.add_argument("--blackbox-rate", type=int, default=100, help="/probe requests per second (default 100)")
     ap.add_argument("--only", choices=["sidebyside", "scaling", "idle"], help="run one table only")
-    ap.add_argument("--loopcanary", default=os.path.join(SOURCE, "build", "release", "exporter", "loopcanary"),
-                    help="the binary to measure (default: build/release/exporter/loopcanary of this checkout)")
-    args = ap.parse_args()
-    args.loopcanary = os.path.abspath(args.loopcanary)
-    if not os.access(args.loopcanary, os.X_OK):
-        sys.exit(f"sidebyside.py: no loopcanary binary at {args.loopcanary}: build it (scripts/build.sh release)"
-                 " or pass --loopcanary PATH")
+    add_loopcanary_arg(ap)
+    args = parse_with_loopcanary(ap, "sidebyside.py")
     parts = [args.only] if args.only else ["sidebyside", "scaling", "idle"]
     nginx_bin = find_tools("sidebyside" in parts, "sidebyside" in parts)
 
